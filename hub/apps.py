@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class HubConfig(AppConfig):
+    name = "hub"
+    verbose_name = "Integration Hub"
+
+    def ready(self) -> None:
+        from hub import auditlog_registry, roles
+
+        auditlog_registry.register_phi_models()
+        post_migrate.connect(roles.roles_sync, dispatch_uid="hub.roles_sync")

@@ -1,0 +1,198 @@
+"""The audit trail: one hash-chained row per outside call and per staff view of PHI.
+
+`audit_record` appends a row; `audit_verify` walks the chain and names the first broken row.
+Rows carry ids, route templates and outcomes, never PHI values. External calls are recorded
+outside any business transaction (the call happened even if the caller's work rolls back).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from hub import context
+from hub.models import AuditChainHead, AuditEvent
+
+GENESIS_HASH = "0" * 64
+HASHED_FIELDS = (
+    "sequence",
+    "recorded_at",
+    "system",
+    "direction",
+    "action",
+    "actor_type",
+    "actor_id",
+    "actor_label",
+    "method",
+    "route",
+    "status_code",
+    "outcome",
+    "outcome_detail",
+    "latency_ms",
+    "department_id_ref",
+    "patient_ref",
+    "object_type",
+    "object_id",
+    "correlation_id",
+    "intent_id",
+    "attempt",
+    "upstream_request_id",
+    "remote_addr",
+    "detail",
+)
+
+
+def mask_value(value: Any) -> str:
+    """django-auditlog mask: hide the whole value (its default masks only the first half)."""
+    return "[redacted]"
+
+
+def _canonical(values: dict[str, Any]) -> bytes:
+    def norm(value: Any) -> Any:
+        if isinstance(value, dt.datetime):
+            return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return value
+
+    payload = {name: norm(values[name]) for name in HASHED_FIELDS}
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def row_hash(prev_hash: str, values: dict[str, Any]) -> str:
+    return hashlib.sha256(prev_hash.encode() + b"\n" + _canonical(values)).hexdigest()
+
+
+def _trim(value: str, length: int) -> str:
+    return value[:length] if value else ""
+
+
+@transaction.atomic
+def audit_record(
+    *,
+    system: str,
+    action: str,
+    direction: str = AuditEvent.Direction.OUTBOUND,
+    method: str = "",
+    route: str = "",
+    status_code: int | None = None,
+    outcome: str = AuditEvent.Outcome.SUCCESS,
+    outcome_detail: str = "",
+    latency_ms: int | None = None,
+    department_ref: str | int | None = None,
+    patient_ref: str | int | None = None,
+    object_type: str = "",
+    object_id: str | int | None = None,
+    intent_id: str | int | None = None,
+    attempt: int | None = None,
+    upstream_request_id: str = "",
+    detail: dict[str, Any] | None = None,
+    actor: context.Actor | None = None,
+    correlation_id: str | None = None,
+    remote_addr: str | None = None,
+) -> AuditEvent:
+    """Append one row to the audit chain (the chain head row lock serialises writers)."""
+    who = actor or context.get_actor()
+    values: dict[str, Any] = {
+        "recorded_at": timezone.now(),
+        "system": system,
+        "direction": direction,
+        "action": _trim(action, 64),
+        "actor_type": who.type,
+        "actor_id": _trim(who.id, 64),
+        "actor_label": _trim(who.label, 150),
+        "method": method.upper()[:8],
+        "route": _trim(route, 200),
+        "status_code": status_code,
+        "outcome": str(outcome),
+        "outcome_detail": _trim(outcome_detail, 200),
+        "latency_ms": latency_ms,
+        "department_id_ref": "" if department_ref is None else str(department_ref),
+        "patient_ref": "" if patient_ref is None else str(patient_ref),
+        "object_type": object_type,
+        "object_id": "" if object_id is None else _trim(str(object_id), 64),
+        "correlation_id": (correlation_id if correlation_id is not None else context.get_correlation_id())[:64],
+        "intent_id": "" if intent_id is None else str(intent_id),
+        "attempt": attempt,
+        "upstream_request_id": _trim(upstream_request_id, 100),
+        "remote_addr": (remote_addr if remote_addr is not None else context.get_remote_addr())[:45],
+        "detail": detail or {},
+    }
+    head = AuditChainHead.objects.select_for_update().get(pk=1)
+    values["sequence"] = head.last_sequence + 1
+    digest = row_hash(head.last_hash, values)
+    event = AuditEvent.objects.create(prev_hash=head.last_hash, row_hash=digest, **values)
+    head.last_sequence = values["sequence"]
+    head.last_hash = digest
+    head.save(update_fields=["last_sequence", "last_hash"])
+    return event
+
+
+def outcome_for_status(status_code: int | None, *, failed: bool = False) -> str:
+    """Map an HTTP status (or a failure with none) to an ATNA outcome code."""
+    if status_code is None:
+        return AuditEvent.Outcome.SERIOUS_FAILURE if failed else AuditEvent.Outcome.SUCCESS
+    if status_code < 400:
+        return AuditEvent.Outcome.SUCCESS
+    if status_code < 500:
+        return AuditEvent.Outcome.MINOR_FAILURE
+    return AuditEvent.Outcome.SERIOUS_FAILURE
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    sequence: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    rows_checked: int
+    first_break: ChainBreak | None
+
+    @property
+    def ok(self) -> bool:
+        return self.first_break is None
+
+
+def _rows(batch_size: int) -> Iterator[dict[str, Any]]:
+    last = 0
+    fields = ("id", "prev_hash", "row_hash", *HASHED_FIELDS)
+    while True:
+        batch = list(
+            AuditEvent.objects.filter(sequence__gt=last).order_by("sequence").values(*fields)[:batch_size]
+        )
+        if not batch:
+            return
+        yield from batch
+        last = batch[-1]["sequence"]
+
+
+def audit_verify(*, batch_size: int = 5000) -> ChainReport:
+    """Walk the chain in order; report the first row whose hash, link or sequence is wrong."""
+    expected_prev: str | None = None
+    expected_sequence: int | None = None
+    checked = 0
+    for row in _rows(batch_size):
+        checked += 1
+        sequence = row["sequence"]
+        if expected_sequence is not None and sequence != expected_sequence:
+            return ChainReport(checked, ChainBreak(expected_sequence, "row missing (sequence gap)"))
+        # The oldest kept row may follow purged ones; its own link is trusted as the anchor.
+        if expected_prev is not None and row["prev_hash"] != expected_prev:
+            return ChainReport(checked, ChainBreak(sequence, "link to the previous row does not match"))
+        if row_hash(row["prev_hash"], row) != row["row_hash"]:
+            return ChainReport(checked, ChainBreak(sequence, "row content does not match its hash"))
+        expected_prev = row["row_hash"]
+        expected_sequence = sequence + 1
+    head = AuditChainHead.objects.filter(pk=1).first()
+    if head is not None and expected_sequence is not None and head.last_sequence != expected_sequence - 1:
+        return ChainReport(checked, ChainBreak(expected_sequence, "rows missing at the end of the chain"))
+    if head is not None and expected_prev is not None and head.last_hash != expected_prev:
+        return ChainReport(checked, ChainBreak(expected_sequence or 0, "chain head does not match the last row"))
+    return ChainReport(checked, None)

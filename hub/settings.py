@@ -1,0 +1,316 @@
+"""Settings for the Integration Hub.
+
+Everything comes from the environment with a safe local default, so `make run` needs no
+configuration and production sets only what differs. Nothing here is production-only.
+"""
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+VAR_DIR = Path(env_str("HUB_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+# --- Core --------------------------------------------------------------------------------------
+
+# The local default is only good for a developer machine; production sets DJANGO_SECRET_KEY.
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "local-only-insecure-key-set-DJANGO_SECRET_KEY-in-production")
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+# How many reverse proxies in front of the hub append to X-Forwarded-For (0: trust REMOTE_ADDR only).
+HUB_TRUSTED_PROXY_COUNT = env_int("HUB_TRUSTED_PROXY_COUNT", 0)
+HUB_PUBLIC_URL = env_str("HUB_PUBLIC_URL", "http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "oauth2_provider",
+    "django_q",
+    "auditlog",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
+    "hub",
+    "sync",
+    "eligibility",
+    "intake",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "hub.middleware.CorrelationIdMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "hub.middleware.AuditActorMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "hub.urls"
+WSGI_APPLICATION = "hub.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ----------------------------------------------------------------------------------
+
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'hub.sqlite3'}")
+DATABASES: dict[str, dict[str, Any]] = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("HUB_DB_CONN_MAX_AGE", 60))
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        # IMMEDIATE takes the write lock when a transaction starts, so two writers queue up
+        # instead of deadlocking on a lock upgrade; WAL lets readers run beside one writer.
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;"
+        ),
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Queue (django-q2) -------------------------------------------------------------------------
+
+REDIS_URL = env_str("REDIS_URL", "")
+# The ORM broker sits on the business database, so a task enqueued inside a transaction is
+# committed or rolled back with it. With Redis, enqueueing happens on commit and the scheduled
+# sweeper re-enqueues whatever a lost message left behind: the row is the truth, never the task.
+Q_CLUSTER: dict[str, Any] = {
+    "name": "hub",
+    "workers": env_int("HUB_Q_WORKERS", 2),
+    "recycle": 500,
+    "timeout": env_int("HUB_Q_TIMEOUT", 120),
+    "retry": env_int("HUB_Q_RETRY", 300),
+    "max_attempts": 5,
+    "ack_failures": False,
+    "queue_limit": 20,
+    "save_limit": 1000,
+    "poll": env_float("HUB_Q_POLL", 0.02),
+    "catch_up": False,
+    "label": "Task queue",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+
+# --- Auth and sessions -------------------------------------------------------------------------
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Staff sessions end after 15 idle minutes (the expiry is pushed forward on every request).
+SESSION_COOKIE_AGE = env_int("HUB_SESSION_IDLE_SECONDS", 15 * 60)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("HUB_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Every role that sees PHI signs in with a second factor; switched off only for local demos.
+HUB_REQUIRE_2FA = env_bool("HUB_REQUIRE_2FA", True)
+AXES_FAILURE_LIMIT = env_int("HUB_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = env_float("HUB_LOGIN_COOLOFF_HOURS", 0.5)
+AXES_RESET_ON_SUCCESS = True
+# Lock the account, not the address: a clinic's front desk shares one NAT address, and locking it
+# would lock out every colleague at once.
+AXES_LOCKOUT_PARAMETERS = ["username"]
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+LOGIN_URL = "admin:login"
+
+# --- API (portal) ------------------------------------------------------------------------------
+
+REST_FRAMEWORK: dict[str, Any] = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["oauth2_provider.contrib.rest_framework.OAuth2Authentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Integration Hub portal API",
+    "DESCRIPTION": "Portal-facing API of the Integration Hub: submissions are written to athenaOne exactly once.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+OAUTH2_PROVIDER = {
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("HUB_PORTAL_TOKEN_SECONDS", 900),
+    "SCOPES": {
+        "read": "Read patients, submissions, slots and events of granted locations",
+        "patients:write": "Register patients and update demographics",
+        "intake:write": "Submit intake forms and consents",
+        "insurance:write": "Submit insurance and card images",
+        "appointments:write": "Book, cancel, reschedule and check in",
+        "payments:write": "Create and complete copay payments",
+    },
+    # A token asked for without a scope gets only "read", never every scope.
+    "DEFAULT_SCOPES": ["read"],
+    "ALLOWED_GRANT_TYPES": ["client-credentials"],
+}
+# How long a rotated-out portal client secret keeps working, so the portal can roll without downtime.
+HUB_PORTAL_SECRET_OVERLAP_HOURS = env_int("HUB_PORTAL_SECRET_OVERLAP_HOURS", 24)
+HUB_IDEMPOTENCY_KEY_TTL_HOURS = env_int("HUB_IDEMPOTENCY_KEY_TTL_HOURS", 48)
+
+# --- athenaOne -----------------------------------------------------------------------------------
+
+ATHENA_BASE_URL = env_str("ATHENA_BASE_URL", "http://127.0.0.1:8100")
+ATHENA_PRACTICE_ID = env_str("ATHENA_PRACTICE_ID", "195900")
+# The sandbox accepts these out of the box; production sets real credentials.
+ATHENA_CLIENT_ID = env_str("ATHENA_CLIENT_ID", "hub-local-client")
+ATHENA_CLIENT_SECRET = env_str("ATHENA_CLIENT_SECRET", "hub-local-secret")
+ATHENA_SCOPE = env_str("ATHENA_SCOPE", "athena/service/Athenanet.MDP.*")
+ATHENA_CONNECT_TIMEOUT = env_float("ATHENA_CONNECT_TIMEOUT", 5.0)
+ATHENA_READ_TIMEOUT = env_float("ATHENA_READ_TIMEOUT", 30.0)
+# Requests per second per practice, shared by every worker (athena's real limit is unpublished).
+ATHENA_RATE_LIMIT_PER_SECOND = env_float("ATHENA_RATE_LIMIT_PER_SECOND", 10.0)
+ATHENA_WEBHOOK_SECRET = env_str("ATHENA_WEBHOOK_SECRET", "local-athena-webhook-secret")
+ATHENA_WEBHOOK_SECRET_PREVIOUS = env_str("ATHENA_WEBHOOK_SECRET_PREVIOUS", "")
+
+# --- Portal --------------------------------------------------------------------------------------
+
+PORTAL_WEBHOOK_URL = env_str("PORTAL_WEBHOOK_URL", "http://127.0.0.1:8100/_portal/webhooks")
+PORTAL_WEBHOOK_SECRET = env_str("PORTAL_WEBHOOK_SECRET", "whsec_bG9jYWwtcG9ydGFsLXdlYmhvb2stc2VjcmV0LTAx")
+PORTAL_WEBHOOK_SECRET_PREVIOUS = env_str("PORTAL_WEBHOOK_SECRET_PREVIOUS", "")
+PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8100/_portal")
+
+# --- Data protection ---------------------------------------------------------------------------
+
+# Key for the columns and files the hub encrypts (SSN, card images). The local default is derived
+# from SECRET_KEY; production sets its own and keeps it out of the database.
+HUB_FIELD_ENCRYPTION_KEY = env_str("HUB_FIELD_ENCRYPTION_KEY", "")
+HUB_PRIVATE_MEDIA_DIR = Path(env_str("HUB_PRIVATE_MEDIA_DIR", str(VAR_DIR / "private")))
+HUB_PAYLOAD_RETENTION_DAYS = env_int("HUB_PAYLOAD_RETENTION_DAYS", 30)
+HUB_AUDIT_RETENTION_DAYS = env_int("HUB_AUDIT_RETENTION_DAYS", 6 * 366)
+
+AUDITLOG_MASK_CALLABLE = "hub.audit.mask_value"
+AUDITLOG_CID_GETTER = "hub.context.get_correlation_id"
+AUDITLOG_DISABLE_REMOTE_ADDR = False
+
+# --- Mail (alerts) -------------------------------------------------------------------------------
+
+EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "hub@localhost")
+HUB_ALERT_EMAILS = env_list("HUB_ALERT_EMAILS", [])
+
+# --- Internationalisation, static files --------------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+# --- Logging: no PHI ever reaches a log line; records carry the correlation id. ----------------
+
+LOG_LEVEL = env_str("HUB_LOG_LEVEL", "INFO")
+LOGGING: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"correlation": {"()": "hub.context.CorrelationIdLogFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s cid=%(correlation_id)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["correlation"], "formatter": "plain"},
+        "file": {
+            "class": "logging.handlers.WatchedFileHandler",
+            "filename": str(VAR_DIR / "hub.log"),
+            "filters": ["correlation"],
+            "formatter": "plain",
+        },
+    },
+    "root": {"handlers": ["console", "file"], "level": LOG_LEVEL},
+    "loggers": {
+        # Request logging would carry query strings; the audit trail records routes instead.
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "WARNING"},
+        "django_q": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,14 @@
+"""Settings for the test run: the same settings, faster hashing, no second factor by default."""
+
+import os
+import tempfile
+
+os.environ.setdefault("HUB_VAR_DIR", tempfile.mkdtemp(prefix="hub-test-var-"))
+
+from hub.settings import *  # noqa: E402,F403
+from hub.settings import DATABASES, VAR_DIR  # noqa: E402
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and not os.environ.get("DATABASE_URL"):
+    DATABASES["default"]["NAME"] = str(VAR_DIR / "test.sqlite3")
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}

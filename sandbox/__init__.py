@@ -1,0 +1,1 @@
+"""A local, faithful athenaOne look-alike (plus clearinghouse, Twilio, Clover and a portal sink)."""
