@@ -82,3 +82,22 @@ class CorrelationIdLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.correlation_id = _correlation_id.get() or "-"
         return True
+
+
+_call_scope: ContextVar[dict[str, object] | None] = ContextVar("hub_call_scope", default=None)
+
+
+def get_call_scope() -> dict[str, object]:
+    """What the current outside call is for: intent, attempt, patient and location (hub ids)."""
+    return _call_scope.get() or {}
+
+
+@contextlib.contextmanager
+def call_scope(**values: object) -> Iterator[None]:
+    """Tag outside calls made in this block (their audit rows) with intent/patient/location ids."""
+    merged = {**get_call_scope(), **{key: value for key, value in values.items() if value is not None}}
+    token = _call_scope.set(merged)
+    try:
+        yield
+    finally:
+        _call_scope.reset(token)

@@ -465,3 +465,36 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"Audit chain head at #{self.last_sequence}"
+
+
+class AthenaToken(models.Model):
+    """The shared OAuth token for one athena credential, so every worker uses one token.
+
+    `refreshing_until` is a lease: the one process that takes it fetches the token while the
+    others wait for the row to change, so an expiry costs one token request, not one per worker.
+    """
+
+    credential = models.CharField(max_length=64, unique=True, help_text="Hash of base URL + client id")
+    access_token = EncryptedTextField(blank=True)
+    expires_at = models.FloatField(default=0)
+    lifetime = models.FloatField(default=3600)
+    refreshing_until = models.FloatField(default=0)
+    blocked_until = models.FloatField(default=0, help_text="Token endpoint said 429 until then")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"athena token {self.credential[:8]}"
+
+
+class RateLimitBucket(models.Model):
+    """A request budget shared by every worker: the next free slot for calls to one practice."""
+
+    key = models.CharField(max_length=64, unique=True)
+    next_slot = models.FloatField(default=0)
+    paused_until = models.FloatField(default=0)
+    quota_limit = models.IntegerField(null=True, blank=True)
+    quota_remaining = models.IntegerField(null=True, blank=True)
+    quota_seen_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"rate bucket {self.key}"

@@ -123,9 +123,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         # instead of deadlocking on a lock upgrade; WAL lets readers run beside one writer.
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
-        "init_command": (
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;"
-        ),
+        "init_command": ("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;"),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -5,8 +5,8 @@ import tempfile
 
 os.environ.setdefault("HUB_VAR_DIR", tempfile.mkdtemp(prefix="hub-test-var-"))
 
-from hub.settings import *  # noqa: E402,F403
-from hub.settings import DATABASES, VAR_DIR  # noqa: E402
+from hub.settings import *  # noqa: F403
+from hub.settings import DATABASES, VAR_DIR
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and not os.environ.get("DATABASE_URL"):

@@ -24,8 +24,9 @@ _counter = itertools.count(1)
 
 def make_practice(**fields: Any) -> Practice:
     defaults = {"name": "Synthetic Medical Group"}
-    practice, _ = Practice.objects.get_or_create(athena_practice_id=fields.pop("athena_practice_id", "195900"),
-                                                 defaults={**defaults, **fields})
+    practice, _ = Practice.objects.get_or_create(
+        athena_practice_id=fields.pop("athena_practice_id", "195900"), defaults={**defaults, **fields}
+    )
     return practice
 
 
