@@ -7,6 +7,7 @@ numbers depending on the endpoint and the year, and they are identifiers, not qu
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -174,6 +175,7 @@ class Patient(models.Model):
         PHONE = "phone", "Phone call"
         NONE = "none", "No contact"
 
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, help_text="The portal's handle")
     practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="patients")
     department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="patients")
     athena_patient_id = models.CharField(max_length=20, null=True, blank=True)

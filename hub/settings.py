@@ -204,13 +204,20 @@ REST_FRAMEWORK: dict[str, Any] = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "intake.api.problems.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Integration Hub portal API",
     "DESCRIPTION": "Portal-facing API of the Integration Hub: submissions are written to athenaOne exactly once.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "SexEnum": ["F", "M", "U"],
+        "ContactPreferenceEnum": "hub.models.Patient.ContactPreference",
+    },
+    "COMPONENT_SPLIT_REQUEST": True,
 }
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 OAUTH2_PROVIDER = {
     "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("HUB_PORTAL_TOKEN_SECONDS", 900),
     "SCOPES": {
@@ -223,7 +230,7 @@ OAUTH2_PROVIDER = {
     },
     # A token asked for without a scope gets only "read", never every scope.
     "DEFAULT_SCOPES": ["read"],
-    "ALLOWED_GRANT_TYPES": ["client-credentials"],
+    "OAUTH2_VALIDATOR_CLASS": "intake.oauth.PortalOAuth2Validator",
 }
 # How long a rotated-out portal client secret keeps working, so the portal can roll without downtime.
 HUB_PORTAL_SECRET_OVERLAP_HOURS = env_int("HUB_PORTAL_SECRET_OVERLAP_HOURS", 24)
@@ -278,6 +285,7 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -310,5 +318,6 @@ LOGGING: dict[str, Any] = {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
         "django_q": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
     },
 }

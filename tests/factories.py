@@ -22,6 +22,16 @@ from hub.models import (
 _counter = itertools.count(1)
 
 
+def letters(n: int) -> str:
+    """A name-safe suffix for a number (athena names take no digits): 1 → 'b', 27 → 'bb'."""
+    out = ""
+    while True:
+        n, rest = divmod(n, 26)
+        out = "abcdefghijklmnopqrstuvwxyz"[rest] + out
+        if n == 0:
+            return out
+
+
 def make_practice(**fields: Any) -> Practice:
     defaults = {"name": "Synthetic Medical Group"}
     practice, _ = Practice.objects.get_or_create(
@@ -63,8 +73,8 @@ def make_patient(department: Department, **fields: Any) -> Patient:
         "practice": department.practice,
         "department": department,
         "athena_patient_id": str(90000 + n),
-        "first_name": f"Testfirst{n}",
-        "last_name": f"Synthetic{n}",
+        "first_name": f"Testfirst{letters(n)}",
+        "last_name": f"Synthetic{letters(n)}",
         "dob": dt.date(1980, 1, 1) + dt.timedelta(days=n),
         "sex": "F",
         "email": f"patient{n}@example.test",

@@ -1,0 +1,344 @@
+"""Input and output shapes of the portal API. Validation only; the services do the work."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from hub.models import Appointment, Patient, PatientInsurance
+from intake.models import Submission
+from intake.services import submission_status
+from sync.models import WriteIntent
+
+NAME_RE = re.compile(r"^[^\d\r\n\t*~^:|<>{}]+$")
+PHONE_RE = re.compile(r"^\+?1?\d{10}$")
+ZIP_RE = re.compile(r"^\d{5}(-?\d{4})?$")
+STATE_RE = re.compile(r"^[A-Z]{2}$")
+LANGUAGE_RE = re.compile(r"^[a-z]{3}$")
+SSN_RE = re.compile(r"^\d{3}-?\d{2}-?\d{4}$")
+
+
+def _digits(value: str) -> str:
+    return re.sub(r"\D", "", value)
+
+
+class NameField(serializers.CharField):
+    """A person's name as athena accepts it (no digits or X12/athena delimiter characters)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 35)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data).strip()
+        if value and not NAME_RE.match(value):
+            raise serializers.ValidationError("Use letters, spaces, apostrophes, periods or hyphens only.")
+        return value
+
+
+class PhoneField(serializers.CharField):
+    """A US phone number, stored as 10 digits."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 20)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data).strip()
+        if not value:
+            return ""
+        digits = _digits(value)
+        if not PHONE_RE.match(digits):
+            raise serializers.ValidationError("Enter a 10-digit US phone number.")
+        return digits[-10:]
+
+
+class PastDateField(serializers.DateField):
+    def to_internal_value(self, value: Any) -> dt.date:
+        parsed = super().to_internal_value(value)
+        if parsed > timezone.localdate():
+            raise serializers.ValidationError("The date cannot be in the future.")
+        if parsed.year < 1900:
+            raise serializers.ValidationError("The date is too far in the past.")
+        return parsed
+
+
+class DemographicsSerializer(serializers.Serializer):
+    """Demographic fields the portal may send; all optional here, required ones per operation."""
+
+    first_name = NameField(required=False)
+    middle_name = NameField(required=False, allow_blank=True)
+    last_name = NameField(required=False, max_length=60)
+    preferred_name = NameField(required=False, allow_blank=True)
+    dob = PastDateField(required=False)
+    sex = serializers.ChoiceField(choices=["F", "M", "U"], required=False)
+    ssn = serializers.RegexField(SSN_RE, required=False, allow_blank=True, write_only=True)
+    email = serializers.EmailField(required=False, allow_blank=True, max_length=100)
+    home_phone = PhoneField(required=False, allow_blank=True)
+    mobile_phone = PhoneField(required=False, allow_blank=True)
+    work_phone = PhoneField(required=False, allow_blank=True)
+    address1 = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    address2 = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    city = serializers.CharField(required=False, allow_blank=True, max_length=30)
+    state = serializers.RegexField(STATE_RE, required=False, allow_blank=True)
+    zip_code = serializers.RegexField(ZIP_RE, required=False, allow_blank=True)
+    preferred_language = serializers.RegexField(LANGUAGE_RE, required=False, allow_blank=True)
+    contact_preference = serializers.ChoiceField(
+        choices=Patient.ContactPreference.choices, required=False, allow_blank=True
+    )
+    consent_to_text = serializers.BooleanField(required=False)
+    consent_to_call = serializers.BooleanField(required=False)
+    emergency_contact_name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    emergency_contact_relationship = serializers.CharField(required=False, allow_blank=True, max_length=30)
+    emergency_contact_phone = PhoneField(required=False, allow_blank=True)
+    preferred_pharmacy = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    guarantor_first_name = NameField(required=False, allow_blank=True)
+    guarantor_last_name = NameField(required=False, allow_blank=True, max_length=60)
+    guarantor_dob = PastDateField(required=False, allow_null=True)
+    guarantor_relationship = serializers.CharField(required=False, allow_blank=True, max_length=30)
+
+    def validate_ssn(self, value: str) -> str:
+        digits = _digits(value)
+        return f"{digits[:3]}-{digits[3:5]}-{digits[5:]}" if digits else ""
+
+    def validate_state(self, value: str) -> str:
+        return value.upper()
+
+
+class RegistrationSerializer(DemographicsSerializer):
+    portal_patient_id = serializers.RegexField(r"^[A-Za-z0-9._:-]{1,64}$")
+    location_id = serializers.CharField(max_length=20, help_text="athena department id of the patient's clinic")
+    first_name = NameField()
+    last_name = NameField(max_length=60)
+    dob = PastDateField()
+
+
+class DemographicsUpdateSerializer(DemographicsSerializer):
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs:
+            raise serializers.ValidationError("Send at least one field to change.")
+        return attrs
+
+
+class IntakeFormSerializer(serializers.Serializer):
+    form_name = serializers.CharField(max_length=100)
+    form_version = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
+    answers = serializers.DictField(child=serializers.JSONField(), allow_empty=False)
+    consents = serializers.DictField(child=serializers.BooleanField(), required=False, default=dict)
+    signed_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+    def validate_answers(self, value: dict[str, Any]) -> dict[str, Any]:
+        if len(value) > 500:
+            raise serializers.ValidationError("A form may carry at most 500 answers.")
+        for key, answer in value.items():
+            if len(str(key)) > 100:
+                raise serializers.ValidationError("Question ids are at most 100 characters.")
+            if len(str(answer)) > 5000:
+                raise serializers.ValidationError("An answer is at most 5,000 characters.")
+        return value
+
+
+class InsuranceSerializer(serializers.Serializer):
+    sequence_number = serializers.ChoiceField(choices=[1, 2], default=1)
+    insurance_package_id = serializers.RegexField(r"^\d{1,20}$", required=False, allow_blank=True, default="")
+    payer_name = serializers.CharField(max_length=120)
+    payer_id = serializers.RegexField(r"^[A-Za-z0-9]{2,20}$", required=False, allow_blank=True, default="")
+    plan_name = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+    plan_type = serializers.CharField(max_length=30, required=False, allow_blank=True, default="")
+    member_id = serializers.RegexField(r"^[A-Za-z0-9 -]{3,40}$")
+    group_number = serializers.RegexField(r"^[A-Za-z0-9 -]{1,40}$", required=False, allow_blank=True, default="")
+    relationship_to_holder = serializers.ChoiceField(choices=PatientInsurance.Relationship.values, default="self")
+    holder_first_name = NameField(required=False, allow_blank=True, default="")
+    holder_last_name = NameField(required=False, allow_blank=True, default="", max_length=60)
+    holder_dob = PastDateField(required=False, allow_null=True, default=None)
+    holder_sex = serializers.ChoiceField(choices=["F", "M", "U", ""], required=False, default="")
+    expiration_date = serializers.DateField(required=False, allow_null=True, default=None)
+
+    def validate_member_id(self, value: str) -> str:
+        return re.sub(r"[\s-]", "", value).upper()
+
+
+class BookingSerializer(serializers.Serializer):
+    patient_id = serializers.UUIDField()
+    slot_id = serializers.RegexField(r"^\d{1,20}$", help_text="athena appointment id of the open slot")
+    location_id = serializers.CharField(max_length=20)
+    appointment_type_id = serializers.RegexField(r"^\d{1,20}$", required=False, allow_blank=True, default="")
+    reason_id = serializers.RegexField(r"^-?\d{1,20}$", required=False, allow_blank=True, default="")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs.get("appointment_type_id") and not attrs.get("reason_id"):
+            raise serializers.ValidationError({"reason_id": ["Give a reason_id or an appointment_type_id."]})
+        return attrs
+
+
+class CancelSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class RescheduleSerializer(serializers.Serializer):
+    new_slot_id = serializers.RegexField(r"^\d{1,20}$")
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class SlotQuerySerializer(serializers.Serializer):
+    location_id = serializers.CharField(max_length=20)
+    provider_id = serializers.RegexField(r"^\d{1,20}(,\d{1,20})*$", required=False)
+    appointment_type_id = serializers.RegexField(r"^\d{1,20}$", required=False)
+    reason_id = serializers.RegexField(r"^-?\d{1,20}(,-?\d{1,20})*$", required=False)
+    start = serializers.DateField(required=False)
+    end = serializers.DateField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        today = timezone.localdate()
+        start = attrs.setdefault("start", today)
+        end = attrs.setdefault("end", start + dt.timedelta(days=7))
+        if end < start:
+            raise serializers.ValidationError({"end": ["The end is before the start."]})
+        if (end - start).days > 31:
+            raise serializers.ValidationError({"end": ["Ask for at most 31 days at a time."]})
+        if not attrs.get("appointment_type_id") and not attrs.get("reason_id"):
+            raise serializers.ValidationError({"reason_id": ["Give a reason_id or an appointment_type_id."]})
+        if attrs.get("reason_id") not in (None, "-1") and not attrs.get("provider_id"):
+            raise serializers.ValidationError({"provider_id": ["A reason other than -1 needs a provider_id."]})
+        return attrs
+
+
+# --- outputs ------------------------------------------------------------------------------------
+
+
+class IntentOut(serializers.ModelSerializer):
+    class Meta:
+        model = WriteIntent
+        fields = ["id", "operation", "state", "attempts", "result", "last_error", "updated_at"]
+
+
+class SubmissionOut(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id")
+    patient_id = serializers.UUIDField(source="patient.public_id")
+    location_id = serializers.CharField(source="department.athena_department_id")
+    status = serializers.SerializerMethodField()
+    intents = IntentOut(many=True)
+
+    class Meta:
+        model = Submission
+        fields = ["id", "kind", "status", "patient_id", "location_id", "created_at", "intents"]
+
+    def get_status(self, submission: Submission) -> str:
+        return submission_status(submission)
+
+
+class InsuranceOut(serializers.ModelSerializer):
+    class Meta:
+        model = PatientInsurance
+        fields = [
+            "id",
+            "sequence_number",
+            "payer_name",
+            "plan_name",
+            "member_id",
+            "group_number",
+            "relationship_to_holder",
+            "eligibility_status",
+            "eligibility_checked_at",
+            "athena_insurance_id",
+        ]
+
+
+class AppointmentOut(serializers.ModelSerializer):
+    appointment_id = serializers.CharField(source="athena_appointment_id")
+    location_id = serializers.CharField(source="department.athena_department_id")
+    provider_id = serializers.CharField(source="provider.athena_provider_id", default="")
+    appointment_type = serializers.CharField(source="appointment_type.name", default="")
+
+    class Meta:
+        model = Appointment
+        fields = [
+            "appointment_id",
+            "location_id",
+            "provider_id",
+            "appointment_type",
+            "date",
+            "start_time",
+            "duration_minutes",
+            "status",
+        ]
+
+
+class PatientOut(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id")
+    location_id = serializers.CharField(source="department.athena_department_id")
+    insurances = serializers.SerializerMethodField()
+    appointments = serializers.SerializerMethodField()
+    has_athena_chart = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Patient
+        fields = [
+            "id",
+            "portal_patient_id",
+            "location_id",
+            "has_athena_chart",
+            "status",
+            "first_name",
+            "middle_name",
+            "last_name",
+            "preferred_name",
+            "dob",
+            "sex",
+            "email",
+            "home_phone",
+            "mobile_phone",
+            "work_phone",
+            "address1",
+            "address2",
+            "city",
+            "state",
+            "zip_code",
+            "preferred_language",
+            "contact_preference",
+            "consent_to_text",
+            "consent_to_call",
+            "emergency_contact_name",
+            "emergency_contact_relationship",
+            "emergency_contact_phone",
+            "preferred_pharmacy",
+            "updated_at",
+            "insurances",
+            "appointments",
+        ]
+
+    def get_has_athena_chart(self, patient: Patient) -> bool:
+        return bool(patient.athena_patient_id)
+
+    def get_insurances(self, patient: Patient) -> list[dict[str, Any]]:
+        return InsuranceOut(patient.insurances.filter(is_cancelled=False), many=True).data  # type: ignore[return-value]
+
+    def get_appointments(self, patient: Patient) -> list[dict[str, Any]]:
+        upcoming = patient.appointments.filter(date__gte=timezone.localdate()).select_related(
+            "department", "provider", "appointment_type"
+        )
+        return AppointmentOut(upcoming, many=True).data  # type: ignore[return-value]
+
+
+class SlotOut(serializers.Serializer):
+    slot_id = serializers.CharField()
+    location_id = serializers.CharField()
+    provider_id = serializers.CharField()
+    appointment_type_id = serializers.CharField()
+    appointment_type = serializers.CharField()
+    date = serializers.DateField()
+    start_time = serializers.TimeField()
+    duration_minutes = serializers.IntegerField()
+
+
+class LocationOut(serializers.Serializer):
+    location_id = serializers.CharField(source="athena_department_id")
+    name = serializers.CharField()
+    city = serializers.CharField()
+    state = serializers.CharField()
+    timezone = serializers.CharField()
+    phone = serializers.CharField()

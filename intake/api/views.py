@@ -1,0 +1,424 @@
+"""Portal API views: authenticate, check scope and location, validate, call one service, shape the answer.
+
+Every write needs an Idempotency-Key and answers 202 with the submission once it and its intents
+are committed. Objects outside the client's granted locations answer 404, as if they did not exist.
+Every call writes one audit row (portal, inbound) with the route template and ids, never values.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from hub import context
+from hub.athena import athena_client
+from hub.audit import audit_record, outcome_for_status
+from hub.integrations.athena.errors import AthenaError, AthenaNotFoundError
+from hub.models import Appointment, AuditEvent, Department, Patient
+from intake import services
+from intake.api import serializers as s
+from intake.api.auth import HasPortalScope, PortalOAuth2Authentication, granted_departments
+from intake.api.idempotency import run_idempotent
+from intake.api.problems import Problem
+from intake.completeness import missing_fields
+from intake.models import PortalClient, Submission
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, required=True, description="A unique key per write (e.g. a UUID)"
+)
+
+
+class PortalAPIView(APIView):
+    """Base of every portal endpoint."""
+
+    authentication_classes = [PortalOAuth2Authentication]
+    permission_classes = [HasPortalScope]
+    scopes: dict[str, str] = {}
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        request.audit_started = time.monotonic()  # type: ignore[attr-defined]
+        super().initial(request, *args, **kwargs)
+        client = self.client
+        actor = context.Actor(type="portal_client", id=str(client.pk), label=client.name)
+        self._actor_binding = context.bind(actor=actor)
+        self._actor_binding.__enter__()
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        binding = getattr(self, "_actor_binding", None)
+        client: PortalClient | None = getattr(request, "portal_client", None)
+        started = getattr(request, "audit_started", time.monotonic())
+        match = request.resolver_match
+        audit_record(
+            system=AuditEvent.System.PORTAL,
+            direction=AuditEvent.Direction.INBOUND,
+            action="api",
+            method=request.method or "",
+            route="/" + (match.route if match else request.path).lstrip("/"),
+            status_code=response.status_code,
+            outcome=outcome_for_status(response.status_code),
+            latency_ms=int((time.monotonic() - started) * 1000),
+            patient_ref=getattr(request, "audit_patient_ref", None),
+            department_ref=getattr(request, "audit_department_ref", None),
+            object_type=getattr(request, "audit_object_type", ""),
+            object_id=getattr(request, "audit_object_id", None),
+            actor=context.Actor(type="portal_client", id=str(client.pk), label=client.name)
+            if client
+            else context.Actor(type="anonymous", id="-"),
+        )
+        if binding is not None:
+            binding.__exit__(None, None, None)
+            self._actor_binding = None
+        return response
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> PortalClient:
+        return self.request.portal_client  # type: ignore[attr-defined]
+
+    def departments(self) -> QuerySet[Department]:
+        return granted_departments(self.client)
+
+    def location(self, location_id: str) -> Department:
+        department = self.departments().filter(athena_department_id=location_id).first()
+        if department is None:
+            raise Problem(404, "location-not-found", "No such location for this client.")
+        self.request.audit_department_ref = department.pk  # type: ignore[attr-defined]
+        return department
+
+    def patient(self, public_id: Any) -> Patient:
+        patient = (
+            Patient.objects.select_related("department")
+            .filter(public_id=public_id, department__in=self.departments())
+            .first()
+        )
+        if patient is None:
+            raise Problem(404, "patient-not-found", "No such patient for this client.")
+        self.request.audit_patient_ref = patient.pk  # type: ignore[attr-defined]
+        self.request.audit_department_ref = patient.department_id  # type: ignore[attr-defined]
+        return patient
+
+    def appointment(self, appointment_id: str) -> Appointment:
+        appointment = (
+            Appointment.objects.select_related("department", "patient")
+            .filter(athena_appointment_id=appointment_id, department__in=self.departments(), patient__isnull=False)
+            .first()
+        )
+        if appointment is None:
+            raise Problem(404, "appointment-not-found", "No such appointment for this client.")
+        self.request.audit_patient_ref = appointment.patient_id  # type: ignore[attr-defined]
+        self.request.audit_department_ref = appointment.department_id  # type: ignore[attr-defined]
+        self.request.audit_object_type = "appointment"  # type: ignore[attr-defined]
+        self.request.audit_object_id = appointment.athena_appointment_id  # type: ignore[attr-defined]
+        return appointment
+
+    def validated(self, serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+        serializer = serializer_class(data=data)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+    def require_complete(self, operation: str, values: dict[str, Any]) -> None:
+        missing = missing_fields(operation, values)
+        if missing:
+            raise Problem(
+                422,
+                "incomplete-submission",
+                "athena needs more information for this request: " + ", ".join(label for _, label in missing) + ".",
+                errors={name: ["This field is required for this request."] for name, _ in missing},
+                extra={"missing_fields": [name for name, _ in missing]},
+            )
+
+    def accepted(self, payload: Any, work: Any) -> Response:
+        """Run a write under the request's Idempotency-Key; answer 202 with the submission."""
+
+        def run(key: str) -> tuple[int, dict[str, Any]]:
+            submission: Submission = work(key)
+            self.request.audit_object_type = "submission"  # type: ignore[attr-defined]
+            self.request.audit_object_id = str(submission.public_id)  # type: ignore[attr-defined]
+            self.request.audit_patient_ref = submission.patient_id  # type: ignore[attr-defined]
+            return 202, dict(s.SubmissionOut(submission).data)
+
+        response = run_idempotent(self.request, self.client, payload, run)
+        if response.status_code == 202 and isinstance(response.data, dict):
+            response["Location"] = f"/api/v1/submissions/{response.data.get('id')}"
+        return response
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: (value.isoformat() if hasattr(value, "isoformat") else value) for key, value in values.items()}
+
+
+class LocationListView(PortalAPIView):
+    scopes = {"GET": "read"}
+
+    @extend_schema(responses=s.LocationOut(many=True), summary="Locations this client may use")
+    def get(self, request: Request) -> Response:
+        return Response(s.LocationOut(self.departments().order_by("name"), many=True).data)
+
+
+class PatientRegisterView(PortalAPIView):
+    scopes = {"POST": "patients:write"}
+
+    @extend_schema(
+        request=s.RegistrationSerializer,
+        responses={202: s.SubmissionOut},
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="Register a patient (creates the athena chart exactly once)",
+    )
+    def post(self, request: Request) -> Response:
+        values = self.validated(s.RegistrationSerializer, request.data)
+        department = self.location(values.pop("location_id"))
+        portal_patient_id = values.pop("portal_patient_id")
+        self.require_complete("register_patient", values)
+        return self.accepted(
+            {**_jsonable(values), "portal_patient_id": portal_patient_id, "location": department.pk},
+            lambda key: services.submission_register_patient(
+                client=self.client,
+                department=department,
+                values=values,
+                portal_patient_id=portal_patient_id,
+                request_key=key,
+            ),
+        )
+
+
+class PatientDetailView(PortalAPIView):
+    scopes = {"GET": "read", "PATCH": "patients:write"}
+
+    @extend_schema(responses=s.PatientOut, summary="The patient as the hub knows it")
+    def get(self, request: Request, patient_id: Any) -> Response:
+        return Response(s.PatientOut(self.patient(patient_id)).data)
+
+    @extend_schema(
+        request=s.DemographicsUpdateSerializer,
+        responses={202: s.SubmissionOut},
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="Update demographics",
+    )
+    def patch(self, request: Request, patient_id: Any) -> Response:
+        patient = self.patient(patient_id)
+        values = self.validated(s.DemographicsUpdateSerializer, request.data)
+        return self.accepted(
+            {**_jsonable(values), "patient": str(patient.public_id)},
+            lambda key: services.submission_update_demographics(
+                client=self.client, patient=patient, values=values, request_key=key
+            ),
+        )
+
+
+class IntakeFormView(PortalAPIView):
+    scopes = {"POST": "intake:write"}
+
+    @extend_schema(
+        request=s.IntakeFormSerializer,
+        responses={202: s.SubmissionOut},
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="Submit an intake form (answers and consents)",
+    )
+    def post(self, request: Request, patient_id: Any) -> Response:
+        patient = self.patient(patient_id)
+        values = self.validated(s.IntakeFormSerializer, request.data)
+        return self.accepted(
+            {**_jsonable(values), "patient": str(patient.public_id)},
+            lambda key: services.submission_intake_form(client=self.client, patient=patient, request_key=key, **values),
+        )
+
+
+class InsuranceView(PortalAPIView):
+    scopes = {"POST": "insurance:write"}
+
+    @extend_schema(
+        request=s.InsuranceSerializer,
+        responses={202: s.SubmissionOut},
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="Submit the patient's insurance",
+    )
+    def post(self, request: Request, patient_id: Any) -> Response:
+        patient = self.patient(patient_id)
+        values = self.validated(s.InsuranceSerializer, request.data)
+        self.require_complete("add_insurance", values)
+        values["athena_insurance_package_id"] = values.pop("insurance_package_id")
+        return self.accepted(
+            {**_jsonable(values), "patient": str(patient.public_id)},
+            lambda key: services.submission_insurance(
+                client=self.client, patient=patient, values=values, request_key=key
+            ),
+        )
+
+
+def _slot_payload(slot: Any, location_id: str) -> dict[str, Any]:
+    return {
+        "slot_id": slot.appointment_id,
+        "location_id": location_id,
+        "provider_id": slot.provider_id,
+        "appointment_type_id": slot.appointment_type_id,
+        "appointment_type": slot.appointment_type,
+        "date": slot.date,
+        "start_time": slot.start_time,
+        "duration_minutes": slot.duration_minutes,
+    }
+
+
+class SlotListView(PortalAPIView):
+    scopes = {"GET": "read"}
+
+    @extend_schema(parameters=[s.SlotQuerySerializer], responses=s.SlotOut(many=True), summary="Open slots")
+    def get(self, request: Request) -> Response:
+        query = self.validated(s.SlotQuerySerializer, request.query_params)
+        department = self.location(query["location_id"])
+        try:
+            slots = athena_client().list_open_slots(
+                department_id=department.athena_department_id,
+                start_date=query["start"],
+                end_date=query["end"],
+                provider_ids=query["provider_id"].split(",") if query.get("provider_id") else None,
+                reason_ids=query["reason_id"].split(",") if query.get("reason_id") else None,
+                appointment_type_id=query.get("appointment_type_id"),
+            )
+        except AthenaError as exc:
+            raise Problem(
+                503, "athena-unavailable", "athena could not list open slots right now; retry shortly."
+            ) from exc
+        payload = [_slot_payload(slot, department.athena_department_id) for slot in slots if slot.status == "o"]
+        return Response(s.SlotOut(payload, many=True).data)
+
+
+class BookingView(PortalAPIView):
+    scopes = {"POST": "appointments:write"}
+
+    @extend_schema(
+        request=s.BookingSerializer,
+        responses={202: s.SubmissionOut},
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="Book an open slot",
+    )
+    def post(self, request: Request) -> Response:
+        values = self.validated(s.BookingSerializer, request.data)
+        patient = self.patient(values["patient_id"])
+        department = self.location(values["location_id"])
+        slot = self._check_slot(values["slot_id"], department)
+        return self.accepted(
+            _jsonable(values),
+            lambda key: services.submission_book(
+                client=self.client,
+                patient=patient,
+                department=department,
+                slot_id=values["slot_id"],
+                appointment_type_id=values["appointment_type_id"],
+                reason_id=values["reason_id"],
+                slot=slot,
+            ),
+        )
+
+    def _check_slot(self, slot_id: str, department: Department) -> dict[str, Any] | None:
+        """Look the slot up in athena: taken or elsewhere is refused now; athena down still accepts."""
+        try:
+            slot = athena_client().get_appointment(slot_id)
+        except AthenaNotFoundError as exc:
+            raise Problem(404, "slot-not-found", "No such slot.") from exc
+        except AthenaError:
+            return None  # the ledger will find out when athena is back
+        if slot.department_id != department.athena_department_id:
+            raise Problem(404, "slot-not-found", "No such slot at this location.")
+        if slot.status != "o":
+            raise Problem(409, "slot-unavailable", "That time was just taken; choose another slot.")
+        return {
+            "date": slot.date,
+            "start_time": slot.start_time,
+            "duration_minutes": slot.duration_minutes,
+            "provider_id": slot.provider_id,
+            "appointment_type_id": slot.appointment_type_id,
+        }
+
+
+class AppointmentCancelView(PortalAPIView):
+    scopes = {"POST": "appointments:write"}
+
+    @extend_schema(
+        request=s.CancelSerializer,
+        responses={202: s.SubmissionOut},
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="Cancel an appointment",
+    )
+    def post(self, request: Request, appointment_id: str) -> Response:
+        appointment = self.appointment(appointment_id)
+        values = self.validated(s.CancelSerializer, request.data)
+        if appointment.status == Appointment.Status.CANCELLED:
+            raise Problem(409, "appointment-cancelled", "This appointment is already cancelled.")
+        return self.accepted(
+            {**values, "appointment": appointment_id},
+            lambda key: services.submission_cancel(
+                client=self.client, appointment=appointment, patient=appointment.patient, reason=values["reason"]
+            ),
+        )
+
+
+class AppointmentRescheduleView(PortalAPIView):
+    scopes = {"POST": "appointments:write"}
+
+    @extend_schema(
+        request=s.RescheduleSerializer,
+        responses={202: s.SubmissionOut},
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="Move an appointment to another open slot",
+    )
+    def post(self, request: Request, appointment_id: str) -> Response:
+        appointment = self.appointment(appointment_id)
+        values = self.validated(s.RescheduleSerializer, request.data)
+        if appointment.status == Appointment.Status.CANCELLED:
+            raise Problem(409, "appointment-cancelled", "This appointment is cancelled; book a new one.")
+        return self.accepted(
+            {**values, "appointment": appointment_id},
+            lambda key: services.submission_reschedule(
+                client=self.client,
+                appointment=appointment,
+                patient=appointment.patient,
+                new_slot_id=values["new_slot_id"],
+                reason=values["reason"],
+            ),
+        )
+
+
+class AppointmentCheckInView(PortalAPIView):
+    scopes = {"POST": "appointments:write"}
+
+    @extend_schema(request=None, responses={202: s.SubmissionOut}, parameters=[IDEMPOTENCY_HEADER], summary="Check in")
+    def post(self, request: Request, appointment_id: str) -> Response:
+        appointment = self.appointment(appointment_id)
+        if appointment.status not in (Appointment.Status.FUTURE, Appointment.Status.CHECKED_IN):
+            raise Problem(409, "appointment-not-checkable", "Only a booked appointment can be checked in.")
+        if appointment.date != timezone.localtime(timezone.now(), appointment.department.tzinfo).date():
+            raise Problem(409, "appointment-not-today", "Check-in opens on the day of the appointment.")
+        return self.accepted(
+            {"appointment": appointment_id},
+            lambda key: services.submission_check_in(
+                client=self.client, appointment=appointment, patient=appointment.patient
+            ),
+        )
+
+
+class SubmissionDetailView(PortalAPIView):
+    scopes = {"GET": "read"}
+
+    @extend_schema(responses=s.SubmissionOut, summary="A submission's status with each of its intents")
+    def get(self, request: Request, submission_id: Any) -> Response:
+        submission = (
+            Submission.objects.for_client(self.client)
+            .select_related("patient", "department")
+            .prefetch_related("intents")
+            .filter(public_id=submission_id, department__in=self.departments())
+            .first()
+        )
+        if submission is None:
+            raise Problem(404, "submission-not-found", "No such submission for this client.")
+        request.audit_patient_ref = submission.patient_id  # type: ignore[attr-defined]
+        return Response(s.SubmissionOut(submission).data)
