@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import threading
 import uuid
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test import Client
+from django.utils import timezone
 
 from hub.models import AuditEvent, Patient, PatientInsurance
 from intake.models import IdempotencyKey, PortalClient, Submission
@@ -54,7 +56,7 @@ def test_token_cannot_ask_for_scopes_the_client_was_not_granted(clinics: dict[st
 def test_rotated_secret_keeps_working_during_the_overlap_then_stops(portal: Portal) -> None:
     from django.core.management import call_command
 
-    call_command("rotate_portal_client_secret", "boston-portal", "--overlap-hours", "1", stdout=open("/dev/null", "w"))
+    call_command("rotate_portal_client_secret", "boston-portal", "--overlap-hours", "1", stdout=io.StringIO())
     assert fetch_token(portal.client_id, portal.secret).status_code == 200
     client = PortalClient.objects.get(pk=portal.pk)
     client.previous_secrets.update(expires_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
@@ -106,7 +108,7 @@ def test_registration_is_accepted_with_a_submission_and_one_intent(portal: Porta
 
 
 def test_registration_with_bad_fields_names_them_and_stores_nothing(portal: Portal) -> None:
-    future = (dt.date.today() + dt.timedelta(days=3)).isoformat()
+    future = (timezone.localdate() + dt.timedelta(days=3)).isoformat()
     response = portal.post(
         "/api/v1/patients", registration(dob=future, mobile_phone="12", email="not-an-email", state="Massachusetts")
     )
@@ -194,8 +196,6 @@ def test_same_key_with_another_body_is_422(portal: Portal) -> None:
 
 
 def test_same_key_while_the_first_request_is_running_is_409(portal: Portal) -> None:
-    from django.utils import timezone
-
     from intake.api.idempotency import fingerprint
 
     key, body = str(uuid.uuid4()), registration()
