@@ -500,3 +500,74 @@ class RateLimitBucket(models.Model):
 
     def __str__(self) -> str:
         return f"rate bucket {self.key}"
+
+
+class FieldPolicy(models.Model):
+    """How one group of patient fields is merged (the golden-record policy, editable by admins)."""
+
+    class Authority(models.TextChoices):
+        EHR = "ehr", "EHR"
+        PORTAL = "portal", "Portal"
+
+    class OnBothChanged(models.TextChoices):
+        CONFLICT = "conflict", "Ask staff (conflict queue)"
+        AUTHORITY = "authority", "The authority wins (recorded)"
+
+    field_group = models.CharField(max_length=30, unique=True)
+    fields = models.JSONField(help_text="Patient field names in this group")
+    authority = models.CharField(max_length=10, choices=Authority.choices)
+    on_both_changed = models.CharField(max_length=10, choices=OnBothChanged.choices)
+    description = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        verbose_name_plural = "field policies"
+        ordering = ["field_group"]
+
+    def __str__(self) -> str:
+        return self.field_group
+
+
+class FieldChange(models.Model):
+    """One source's report of one field's value: the log the golden record is folded from."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="field_changes")
+    field = models.CharField(max_length=50)
+    source = models.CharField(max_length=12)
+    source_time = models.DateTimeField()
+    event_id = models.CharField(max_length=100)
+    value = EncryptedTextField(blank=True)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "field", "source", "event_id"], name="fieldchange_once_per_event"
+            )
+        ]
+        indexes = [models.Index(fields=["patient", "field"], name="fieldchange_patient_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.field} from {self.source}"
+
+
+class FieldState(models.Model):
+    """The golden record's provenance for one field: value, source, time, event, baseline."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="field_states")
+    field = models.CharField(max_length=50)
+    value = EncryptedTextField(blank=True)
+    source = models.CharField(max_length=12)
+    source_time = models.DateTimeField(null=True)
+    event_id = models.CharField(max_length=100, blank=True)
+    baseline = EncryptedTextField(blank=True, help_text="The last value portal and EHR agreed on")
+    last_ehr = EncryptedTextField(blank=True)
+    last_portal = EncryptedTextField(blank=True)
+    in_conflict = models.BooleanField(default=False)
+    rule = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["patient", "field"], name="fieldstate_one_per_field")]
+
+    def __str__(self) -> str:
+        return f"{self.field} ({self.source})"

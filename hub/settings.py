@@ -317,7 +317,7 @@ LOGGING: dict[str, Any] = {
         # Request logging would carry query strings; the audit trail records routes instead.
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
-        "django_q": {"level": "WARNING"},
+        "django-q": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
     },
 }

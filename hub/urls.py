@@ -11,6 +11,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("o/token/", PortalTokenView.as_view(), name="oauth2-token"),
     path("api/v1/", include("intake.api.urls")),
+    path("webhooks/", include("sync.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

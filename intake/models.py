@@ -94,6 +94,7 @@ class Submission(models.Model):
     patient = models.ForeignKey("hub.Patient", on_delete=models.PROTECT, related_name="submissions")
     department = models.ForeignKey("hub.Department", on_delete=models.PROTECT, related_name="submissions")
     intents = models.ManyToManyField("sync.WriteIntent", related_name="submissions", blank=True)
+    fields = models.JSONField(default=list, blank=True, help_text="Names of the fields this submission set")
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = SubmissionQuerySet.as_manager()

@@ -11,10 +11,13 @@ import datetime as dt
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
+from hub.golden import Change, MergeResult, golden_merge
 from hub.models import Appointment, AppointmentType, Department, Patient, PatientInsurance, Provider
 from intake.models import IntakeForm, PortalClient, Submission
-from sync.models import WriteIntent
+from sync.conflicts import conflicts_sync
+from sync.models import Conflict, WriteIntent
 from sync.services import intent_create
 
 Operation = WriteIntent.Operation
@@ -62,22 +65,39 @@ def _open_create_intent(patient: Patient) -> WriteIntent | None:
     )
 
 
-def _new_submission(client: PortalClient, kind: str, patient: Patient, intents: list[WriteIntent]) -> Submission:
-    submission = Submission.objects.create(client=client, kind=kind, patient=patient, department=patient.department)
+def _new_submission(
+    client: PortalClient, kind: str, patient: Patient, intents: list[WriteIntent], *, fields: list[str] | None = None
+) -> Submission:
+    submission = Submission.objects.create(
+        client=client, kind=kind, patient=patient, department=patient.department, fields=fields or []
+    )
     submission.intents.add(*intents)
     return submission
 
 
-def _apply_changes(patient: Patient, values: dict[str, Any]) -> list[str]:
-    changed = [name for name, value in values.items() if name in PATIENT_FIELDS and getattr(patient, name) != value]
-    for name in changed:
-        setattr(patient, name, values[name])
-    if changed:
-        patient.save(update_fields=[*changed, "updated_at"])
-    return changed
+def _portal_merge(patient: Patient, values: dict[str, Any], event_id: str) -> MergeResult:
+    """The portal's values enter the golden record like any source's; the policy decides."""
+    now = timezone.now()
+    golden = {name: value for name, value in values.items() if name in PATIENT_FIELDS and name not in HUB_ONLY_FIELDS}
+    local = {name: value for name, value in values.items() if name in HUB_ONLY_FIELDS}
+    changed_local = [name for name, value in local.items() if getattr(patient, name) != value]
+    if changed_local:
+        for name in changed_local:
+            setattr(patient, name, local[name])
+        patient.save(update_fields=[*changed_local, "updated_at"])
+    changes = [
+        (name, Change(now, "portal", event_id, value.isoformat() if isinstance(value, dt.date) else value))
+        for name, value in golden.items()
+    ]
+    result = golden_merge(patient=patient, changes=changes)
+    conflicts_sync(patient=patient, result=result)
+    result.changed_fields.extend(changed_local)
+    return result
 
 
 def _update_intent(patient: Patient, fields: list[str], submission_key: str) -> WriteIntent | None:
+    if not patient.athena_patient_id and _open_create_intent(patient) is not None:
+        return None  # the pending registration sends every current value anyway
     synced = sorted(set(fields) - HUB_ONLY_FIELDS)
     if not synced:
         return None
@@ -125,12 +145,10 @@ def submission_register_patient(
             portal_patient_id=portal_patient_id,
             **{name: value for name, value in values.items() if name in PATIENT_FIELDS},
         )
-        changed: list[str] = []
-    else:
-        changed = _apply_changes(patient, values)
+    result = _portal_merge(patient, values, f"portal:{request_key}")
     intents: list[WriteIntent] = []
     if patient.athena_patient_id:
-        update = _update_intent(patient, changed, request_key)
+        update = _update_intent(patient, result.athena_fields, request_key)
         if update is not None:
             intents.append(update)
     else:
@@ -141,7 +159,7 @@ def submission_register_patient(
             natural_key=f"create_patient:{patient.pk}",
         )
         intents.append(create)
-    return _new_submission(client, Kind.REGISTER_PATIENT, patient, intents)
+    return _new_submission(client, Kind.REGISTER_PATIENT, patient, intents, fields=sorted(values))
 
 
 @transaction.atomic
@@ -150,9 +168,9 @@ def submission_update_demographics(
 ) -> Submission:
     """The patient changed their details on the portal: update the hub record and athena."""
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
-    changed = _apply_changes(patient, values)
-    intent = _update_intent(patient, changed, request_key)
-    return _new_submission(client, Kind.UPDATE_DEMOGRAPHICS, patient, [intent] if intent else [])
+    result = _portal_merge(patient, values, f"portal:{request_key}")
+    intent = _update_intent(patient, result.athena_fields, request_key)
+    return _new_submission(client, Kind.UPDATE_DEMOGRAPHICS, patient, [intent] if intent else [], fields=sorted(values))
 
 
 @transaction.atomic
@@ -182,9 +200,9 @@ def submission_intake_form(
         if key in consents
     }
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
-    changed = _apply_changes(patient, consent_values)
-    intent = _update_intent(patient, changed, request_key)
-    return _new_submission(client, Kind.INTAKE_FORM, patient, [intent] if intent else [])
+    result = _portal_merge(patient, consent_values, f"portal:{request_key}")
+    intent = _update_intent(patient, result.athena_fields, request_key)
+    return _new_submission(client, Kind.INTAKE_FORM, patient, [intent] if intent else [], fields=sorted(consent_values))
 
 
 @transaction.atomic
@@ -325,9 +343,22 @@ def submission_check_in(*, client: PortalClient, appointment: Appointment, patie
     return _new_submission(client, Kind.CHECK_IN, patient, [intent])
 
 
+def fields_in_review(submission: Submission) -> list[str]:
+    """Fields of this submission that wait for staff because the EHR changed them too."""
+    if not submission.fields:
+        return []
+    return sorted(
+        Conflict.objects.open()
+        .filter(patient_id=submission.patient_id, field__in=submission.fields)
+        .values_list("field", flat=True)
+    )
+
+
 def submission_status(submission: Submission) -> str:
-    """A submission is as far along as its least finished intent."""
+    """A submission is as far along as its least finished intent (or a field staff must review)."""
     states = {intent.state for intent in submission.intents.all()}
+    if fields_in_review(submission):
+        return Submission.Status.NEEDS_ATTENTION
     if not states or states <= {WriteIntent.State.SUCCEEDED}:
         return Submission.Status.COMPLETED
     if WriteIntent.State.PARKED in states:

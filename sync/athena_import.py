@@ -13,6 +13,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from hub.golden import golden_merge
 from hub.integrations.athena.client import AthenaClient
 from hub.models import (
     Appointment,
@@ -25,6 +26,7 @@ from hub.models import (
     Provider,
 )
 from sync import mapping
+from sync.inbound import patient_changes
 from sync.models import ImportRun
 
 logger = logging.getLogger(__name__)
@@ -124,10 +126,19 @@ def _upsert_patient(client: AthenaClient, practice: Practice, department: Depart
         found = Department.objects.filter(practice=practice, athena_department_id=home).first()
         if found:
             departments[home] = found
-    fields = mapping.patient_fields(athena_patient)
-    fields["department"] = departments.get(home, department)
-    patient, _ = Patient.objects.update_or_create(
-        practice=practice, athena_patient_id=athena_patient.patient_id, defaults=fields
+    patient = Patient.objects.filter(practice=practice, athena_patient_id=athena_patient.patient_id).first()
+    if patient is None:
+        fields = mapping.patient_fields(athena_patient)
+        patient = Patient.objects.create(
+            practice=practice,
+            athena_patient_id=athena_patient.patient_id,
+            department=departments.get(home, department),
+            **fields,
+        )
+    # athena's values enter the golden record as the EHR's report (a re-run adds nothing new).
+    golden_merge(
+        patient=patient,
+        changes=patient_changes(athena_patient, time=athena_patient.last_modified or timezone.now(), event_id="import"),
     )
     return patient
 

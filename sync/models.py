@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
+
+from hub.fields import EncryptedTextField
 
 
 class ImportRun(models.Model):
@@ -151,3 +154,206 @@ class IntentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_state} → {self.to_state}"
+
+
+class InboundEventQuerySet(models.QuerySet):
+    def for_user(self, user: object) -> InboundEventQuerySet:
+        from hub.models import Department
+
+        return self.filter(models.Q(department__in=Department.objects.for_user(user)))
+
+
+class InboundEvent(models.Model):
+    """A change athena told us about (webhook, changed feed, reconciliation), stored before it is acknowledged."""
+
+    class Source(models.TextChoices):
+        WEBHOOK = "athena-webhook", "athena webhook"
+        FEED = "athena-feed", "athena changed-data feed"
+        RECONCILE = "reconcile", "reconciliation"
+
+    class State(models.TextChoices):
+        RECEIVED = "received", "Received"
+        APPLIED = "applied", "Applied"
+        DUPLICATE = "ignored-duplicate", "Ignored (duplicate)"
+        CONFLICT = "conflict", "Raised a conflict"
+        PARKED = "parked", "Parked (needs staff)"
+
+    source = models.CharField(max_length=20, choices=Source.choices)
+    event_id = models.CharField(max_length=120)
+    topic = models.CharField(max_length=60, blank=True)
+    resource_type = models.CharField(max_length=20, help_text="patient | appointment")
+    resource_id = models.CharField(max_length=30, help_text="athena id")
+    athena_department_id = models.CharField(max_length=20, blank=True)
+    department = models.ForeignKey("hub.Department", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    patient = models.ForeignKey("hub.Patient", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    occurred_at = models.DateTimeField(help_text="When athena committed the change")
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    body = models.JSONField(null=True, blank=True, help_text="Raw notification; purged by retention")
+    state = models.CharField(max_length=20, choices=State.choices, default=State.RECEIVED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    changed_fields = models.JSONField(default=list, blank=True)
+
+    objects = InboundEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [models.UniqueConstraint(fields=["source", "event_id"], name="inbound_event_once")]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="inbound_due_idx"),
+            models.Index(fields=["resource_type", "resource_id"], name="inbound_resource_idx"),
+            models.Index(fields=["department", "received_at"], name="inbound_location_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.topic or self.resource_type} {self.resource_id}"
+
+
+class ConflictQuerySet(models.QuerySet):
+    def for_user(self, user: object) -> ConflictQuerySet:
+        from hub.models import Department
+
+        return self.filter(department__in=Department.objects.for_user(user))
+
+    def open(self) -> ConflictQuerySet:
+        return self.filter(status=Conflict.Status.OPEN)
+
+
+class Conflict(models.Model):
+    """Portal and EHR both changed a field the policy will not decide alone: staff choose."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved by staff"
+        CONVERGED = "converged", "Settled (both sides agree again)"
+
+    class Choice(models.TextChoices):
+        PORTAL = "portal", "Portal value"
+        EHR = "ehr", "EHR value"
+        EDITED = "edited", "Edited value"
+
+    patient = models.ForeignKey("hub.Patient", on_delete=models.PROTECT, related_name="conflicts")
+    department = models.ForeignKey("hub.Department", on_delete=models.PROTECT, related_name="conflicts")
+    field = models.CharField(max_length=50)
+    portal_value = EncryptedTextField(blank=True)
+    ehr_value = EncryptedTextField(blank=True)
+    baseline_value = EncryptedTextField(blank=True)
+    rule = models.CharField(max_length=200)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    opened_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolution = models.CharField(max_length=10, choices=Choice.choices, blank=True)
+    resolved_value = EncryptedTextField(blank=True)
+    reason = models.CharField(max_length=300, blank=True)
+
+    objects = ConflictQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "field"], condition=models.Q(status="open"), name="one_open_conflict_per_field"
+            )
+        ]
+        permissions = [("resolve_conflict", "Can resolve conflicts")]
+
+    def __str__(self) -> str:
+        return f"Conflict #{self.pk} on {self.field}"
+
+
+class WebhookEndpoint(models.Model):
+    """The portal's webhook receiver: its health, and whether it asked us to stop (410)."""
+
+    url = models.URLField(max_length=500, unique=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=200, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class PortalEventQuerySet(models.QuerySet):
+    def for_departments(self, departments: object) -> PortalEventQuerySet:
+        return self.filter(department__in=departments)
+
+
+class PortalEvent(models.Model):
+    """Something the portal should know about, written in the same transaction as the change.
+
+    Thin: a type, ids and changed field names; the portal fetches details through the API.
+    `pk` is the backfill cursor; `public_id` is the Standard Webhooks `webhook-id`.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        DEAD = "dead", "Gave up (72 h)"
+        HELD = "held", "Held (endpoint disabled)"
+
+    public_id = models.CharField(max_length=40, unique=True)
+    type = models.CharField(max_length=40)
+    patient = models.ForeignKey("hub.Patient", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    department = models.ForeignKey("hub.Department", on_delete=models.PROTECT, related_name="+")
+    data = models.JSONField(default=dict)
+    occurred_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(db_index=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    source_changed_at = models.DateTimeField(null=True, blank=True, help_text="athena commit time, for lag")
+
+    objects = PortalEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="portalevent_due_idx"),
+            models.Index(fields=["patient", "state", "id"], name="portalevent_order_idx"),
+            models.Index(fields=["department", "id"], name="portalevent_cursor_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.public_id}"
+
+
+class PortalDelivery(models.Model):
+    """One attempt to deliver a portal event: the delivery log."""
+
+    event = models.ForeignKey(PortalEvent, on_delete=models.CASCADE, related_name="deliveries")
+    attempt = models.PositiveSmallIntegerField()
+    attempted_at = models.DateTimeField(auto_now_add=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=200, blank=True)
+    succeeded = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-attempted_at"]
+
+    def __str__(self) -> str:
+        return f"delivery {self.attempt} of {self.event_id}"
+
+
+class FeedState(models.Model):
+    """Our subscription to one athena changed-data feed and when it was last read."""
+
+    feed = models.CharField(max_length=40, unique=True)
+    subscribed_at = models.DateTimeField(null=True, blank=True)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    last_record_count = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return self.feed

@@ -32,8 +32,48 @@ def sweep(correlation_id: str = "") -> None:
     from django.utils import timezone
 
     from hub.queue import enqueue
-    from sync.models import WriteIntent
+    from sync.models import InboundEvent, PortalEvent, WriteIntent
+    from sync.portal_events import due_events
 
     with context.bind(correlation_id=correlation_id or context.new_correlation_id()):
-        if WriteIntent.objects.due(now=timezone.now()).exists():
+        now = timezone.now()
+        if WriteIntent.objects.due(now=now).exists():
             enqueue("sync.tasks.run_intents")
+        if InboundEvent.objects.filter(state=InboundEvent.State.RECEIVED, next_attempt_at__lte=now).exists():
+            enqueue("sync.tasks.process_inbound_events")
+        if due_events(now).exists() and PortalEvent.objects.exists():
+            enqueue("sync.tasks.deliver_portal_events")
+
+
+def process_inbound_events(correlation_id: str = "") -> int:
+    """Inflate and merge received athena events, then push the portal events they made."""
+    from sync.inbound import inbound_events_process_due
+    from sync.portal_events import portal_events_deliver_due
+
+    with (
+        context.bind(correlation_id=correlation_id or context.new_correlation_id(), actor=SERVICE_ACTOR),
+        set_actor(service_user()),
+    ):
+        processed = inbound_events_process_due(client=athena_client())
+        # Deliver in the same task: a second queue hop would cost more than the whole change path.
+        portal_events_deliver_due(budget_seconds=10)
+        return processed
+
+
+def deliver_portal_events(correlation_id: str = "") -> int:
+    """Deliver due portal events (new ones and retries whose time came)."""
+    from sync.portal_events import portal_events_deliver_due
+
+    with context.bind(correlation_id=correlation_id or context.new_correlation_id(), actor=SERVICE_ACTOR):
+        return portal_events_deliver_due()
+
+
+def poll_changed_feeds(correlation_id: str = "") -> int:
+    """Scheduled safety net: read athena's changed-data feeds into the same pipeline as webhooks."""
+    from sync.feeds import feeds_poll
+
+    with (
+        context.bind(correlation_id=correlation_id or context.new_correlation_id(), actor=SERVICE_ACTOR),
+        set_actor(service_user()),
+    ):
+        return feeds_poll(client=athena_client())

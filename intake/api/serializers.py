@@ -11,7 +11,7 @@ from rest_framework import serializers
 
 from hub.models import Appointment, Patient, PatientInsurance
 from intake.models import Submission
-from intake.services import submission_status
+from intake.services import fields_in_review, submission_status
 from sync.models import WriteIntent
 
 NAME_RE = re.compile(r"^[^\d\r\n\t*~^:|<>{}]+$")
@@ -221,14 +221,18 @@ class SubmissionOut(serializers.ModelSerializer):
     patient_id = serializers.UUIDField(source="patient.public_id")
     location_id = serializers.CharField(source="department.athena_department_id")
     status = serializers.SerializerMethodField()
+    fields_in_review = serializers.SerializerMethodField(help_text="Fields waiting for a staff decision")
     intents = IntentOut(many=True)
 
     class Meta:
         model = Submission
-        fields = ["id", "kind", "status", "patient_id", "location_id", "created_at", "intents"]
+        fields = ["id", "kind", "status", "patient_id", "location_id", "created_at", "fields_in_review", "intents"]
 
     def get_status(self, submission: Submission) -> str:
         return submission_status(submission)
+
+    def get_fields_in_review(self, submission: Submission) -> list[str]:
+        return fields_in_review(submission)
 
 
 class InsuranceOut(serializers.ModelSerializer):
@@ -342,3 +346,22 @@ class LocationOut(serializers.Serializer):
     state = serializers.CharField()
     timezone = serializers.CharField()
     phone = serializers.CharField()
+
+
+class EventQuerySerializer(serializers.Serializer):
+    after = serializers.IntegerField(min_value=0, default=0, help_text="The cursor of the last event you have")
+    limit = serializers.IntegerField(min_value=1, max_value=500, default=100)
+
+
+class EventOut(serializers.Serializer):
+    id = serializers.CharField(help_text="Also the webhook-id of its delivery")
+    type = serializers.CharField()
+    occurred_at = serializers.DateTimeField()
+    cursor = serializers.IntegerField()
+    data = serializers.DictField()
+
+
+class EventPageOut(serializers.Serializer):
+    events = EventOut(many=True)
+    next_cursor = serializers.IntegerField()
+    has_more = serializers.BooleanField()

@@ -15,5 +15,6 @@ urlpatterns = [
         "appointments/<str:appointment_id>/reschedule", views.AppointmentRescheduleView.as_view(), name="api-reschedule"
     ),
     path("appointments/<str:appointment_id>/check-in", views.AppointmentCheckInView.as_view(), name="api-check-in"),
+    path("events", views.EventListView.as_view(), name="api-events"),
     path("submissions/<uuid:submission_id>", views.SubmissionDetailView.as_view(), name="api-submission"),
 ]

@@ -30,6 +30,8 @@ from intake.api.idempotency import run_idempotent
 from intake.api.problems import Problem
 from intake.completeness import missing_fields
 from intake.models import PortalClient, Submission
+from sync.models import PortalEvent
+from sync.portal_events import event_payload
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key", str, OpenApiParameter.HEADER, required=True, description="A unique key per write (e.g. a UUID)"
@@ -422,3 +424,29 @@ class SubmissionDetailView(PortalAPIView):
             raise Problem(404, "submission-not-found", "No such submission for this client.")
         request.audit_patient_ref = submission.patient_id  # type: ignore[attr-defined]
         return Response(s.SubmissionOut(submission).data)
+
+
+class EventListView(PortalAPIView):
+    """Backfill: the portal events of granted locations after a cursor, oldest first."""
+
+    scopes = {"GET": "read"}
+
+    @extend_schema(
+        parameters=[s.EventQuerySerializer], responses=s.EventPageOut, summary="Events since a cursor (backfill)"
+    )
+    def get(self, request: Request) -> Response:
+        query = self.validated(s.EventQuerySerializer, request.query_params)
+        limit = query["limit"]
+        rows = list(
+            PortalEvent.objects.for_departments(self.departments())
+            .filter(pk__gt=query["after"])
+            .order_by("pk")[: limit + 1]
+        )
+        page = rows[:limit]
+        return Response(
+            {
+                "events": [event_payload(event) for event in page],
+                "next_cursor": page[-1].pk if page else query["after"],
+                "has_more": len(rows) > limit,
+            }
+        )

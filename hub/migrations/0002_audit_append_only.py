@@ -1,10 +1,6 @@
-"""Roles, the service user tasks act as, the audit chain head and the append-only triggers."""
+"""The audit trail is append-only: database triggers refuse UPDATE and DELETE (below the purge line)."""
 
 from django.db import migrations
-
-from hub.roles import roles_sync
-
-SERVICE_USERNAME = "hub-service"
 
 SQLITE_TRIGGERS = [
     """CREATE TRIGGER hub_auditevent_no_update BEFORE UPDATE ON hub_auditevent
@@ -19,9 +15,15 @@ SQLITE_DROP = [
 ]
 POSTGRES_TRIGGERS = [
     """CREATE OR REPLACE FUNCTION hub_auditevent_append_only() RETURNS trigger AS $$
+    DECLARE purge_below bigint;
     BEGIN
-      IF TG_OP = 'DELETE' AND OLD.sequence < (SELECT purge_below_sequence FROM hub_auditchainhead WHERE id = 1) THEN
+      SELECT purge_below_sequence INTO purge_below FROM hub_auditchainhead WHERE id = 1;
+      IF TG_OP = 'DELETE' AND purge_below IS NOT NULL AND OLD.sequence < purge_below THEN
         RETURN OLD;
+      END IF;
+      -- Only a full flush (development and tests) lifts the guard this far.
+      IF TG_OP = 'TRUNCATE' AND purge_below IS NOT NULL AND purge_below >= 4611686018427387904 THEN
+        RETURN NULL;
       END IF;
       RAISE EXCEPTION 'audit trail is append-only';
     END; $$ LANGUAGE plpgsql;""",
@@ -38,13 +40,8 @@ POSTGRES_DROP = [
 
 
 def forwards(apps, schema_editor):
-    roles_sync(apps=apps)
-    AuditChainHead = apps.get_model("hub", "AuditChainHead")
-    AuditChainHead.objects.get_or_create(pk=1, defaults={"last_sequence": 0, "last_hash": "0" * 64})
-    User = apps.get_model("auth", "User")
-    if not User.objects.filter(username=SERVICE_USERNAME).exists():
-        # Tasks act as this user in auditlog entries; it cannot sign in (no usable password).
-        User.objects.create(username=SERVICE_USERNAME, password="!", is_active=False)
+    # Roles, the chain head and the service user are (re)created after every migrate by
+    # hub.seeding and hub.roles (post_migrate); this migration adds only the database guard.
     statements = POSTGRES_TRIGGERS if schema_editor.connection.vendor == "postgresql" else SQLITE_TRIGGERS
     for sql in statements:
         schema_editor.execute(sql)

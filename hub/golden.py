@@ -1,0 +1,290 @@
+"""The golden record: one deterministic answer to "what is this patient's phone number?".
+
+Every synced field keeps the log of changes reported by each source (portal, EHR, OCR,
+eligibility, staff). `fold` replays a field's changes in a fixed order (source time, then source
+rank, then event id) under the field group's policy, so the same set of changes — in any order,
+with any duplicates — always gives the same value, baseline and conflict. `golden_merge` stores
+new changes, re-folds the touched fields and says what follows: which fields changed, which the
+hub must write to athena, which conflicts opened or closed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from hub.models import FieldChange, FieldPolicy, FieldState, Patient
+
+# Higher wins a tie at the same instant; also the order of authority for insurance fields.
+SOURCE_RANK = {"portal": 1, "ocr": 2, "ehr": 3, "eligibility": 4, "staff": 5}
+# Which side of the sync a source speaks for.
+SIDE = {"portal": "portal", "ocr": "portal", "ehr": "ehr", "eligibility": "verified", "staff": "decision"}
+
+DEFAULT_POLICIES: tuple[dict[str, Any], ...] = (
+    {
+        "field_group": "identity",
+        "fields": ["first_name", "middle_name", "last_name", "dob", "sex", "ssn"],
+        "authority": "ehr",
+        "on_both_changed": "conflict",
+        "description": "Identity was verified at the desk: the EHR is authoritative and staff settle disagreements.",
+    },
+    {
+        "field_group": "contact",
+        "fields": [
+            "email",
+            "home_phone",
+            "mobile_phone",
+            "work_phone",
+            "address1",
+            "address2",
+            "city",
+            "state",
+            "zip_code",
+            "preferred_language",
+            "preferred_name",
+            "consent_to_text",
+            "consent_to_call",
+        ],
+        "authority": "portal",
+        "on_both_changed": "authority",
+        "description": "Contact details are the patient's own word: the portal wins, and the EHR is updated.",
+    },
+    {
+        "field_group": "emergency",
+        "fields": [
+            "emergency_contact_name",
+            "emergency_contact_relationship",
+            "emergency_contact_phone",
+            "guarantor_first_name",
+            "guarantor_last_name",
+            "guarantor_dob",
+            "guarantor_relationship",
+        ],
+        "authority": "portal",
+        "on_both_changed": "authority",
+        "description": "Emergency contact and guarantor: the portal wins, recorded.",
+    },
+)
+
+UNSET = object()
+
+
+@dataclass(frozen=True, order=True)
+class Change:
+    """One source's report of a field's value at a time (values are JSON-able: dates as ISO text)."""
+
+    time: dt.datetime
+    source: str
+    event_id: str
+    value: Any = field(compare=False)
+
+    def sort_key(self) -> tuple[dt.datetime, int, str, str]:
+        return (self.time, SOURCE_RANK.get(self.source, 0), self.event_id, _encode(self.value))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    value: Any
+    source: str
+    time: dt.datetime | None
+    event_id: str
+    baseline: Any
+    last_ehr: Any
+    last_portal: Any
+    conflict: bool
+    rule: str
+
+
+@dataclass(frozen=True)
+class Policy:
+    group: str
+    authority: str
+    on_both_changed: str  # "conflict" | "authority"
+
+
+def _encode(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def fold(changes: Iterable[Change], policy: Policy) -> Outcome | None:
+    """Replay a field's changes in their fixed order under `policy`; None when there are none."""
+    ordered = sorted(set(changes), key=Change.sort_key)
+    if not ordered:
+        return None
+    sides: dict[str, Any] = {"portal": UNSET, "ehr": UNSET}
+    last_ehr: Any = UNSET
+    last_portal: Any = UNSET
+    baseline: Any = UNSET
+    value: Any = UNSET
+    winner: Change = ordered[0]
+    conflict = False
+    rule = ""
+    for change in ordered:
+        side = SIDE.get(change.source, "portal")
+        if change.source == "ehr":
+            last_ehr = change.value
+        if side == "portal":
+            last_portal = change.value
+        if baseline is UNSET or side in ("decision", "verified"):
+            # The first value anyone reports, a staff decision and a payer-verified value are
+            # agreed facts: every side starts again from them.
+            baseline = value = change.value
+            sides = {"portal": change.value, "ehr": change.value}
+            winner, conflict, rule = change, False, "" if side not in ("decision", "verified") else f"{side} value"
+            continue
+        sides[side] = change.value
+        portal_moved = sides["portal"] is not UNSET and sides["portal"] != baseline
+        ehr_moved = sides["ehr"] is not UNSET and sides["ehr"] != baseline
+        if portal_moved and ehr_moved and sides["portal"] != sides["ehr"]:
+            authority_side = "ehr" if policy.authority == "ehr" else "portal"
+            value = sides[authority_side]
+            conflict = policy.on_both_changed == "conflict"
+            rule = f"{policy.group}: portal and EHR both changed since they last agreed; " + (
+                "staff decide" if conflict else f"the {authority_side} wins"
+            )
+            if value == change.value:
+                winner = change
+            continue
+        conflict, rule = False, ""
+        if sides["portal"] == sides["ehr"]:
+            baseline = sides["portal"]  # both sides agree again: a new baseline
+        value = change.value if (portal_moved or ehr_moved) else baseline
+        if value == change.value:
+            winner = change
+    return Outcome(
+        value=value,
+        source=winner.source,
+        time=winner.time,
+        event_id=winner.event_id,
+        baseline=baseline,
+        last_ehr=None if last_ehr is UNSET else last_ehr,
+        last_portal=None if last_portal is UNSET else last_portal,
+        conflict=conflict,
+        rule=rule,
+    )
+
+
+# --- storage --------------------------------------------------------------------------------------
+
+
+def policies() -> dict[str, Policy]:
+    """Field name → policy, from the (admin-editable) FieldPolicy table."""
+    table: dict[str, Policy] = {}
+    for row in FieldPolicy.objects.all():
+        for name in row.fields:
+            table[name] = Policy(row.field_group, row.authority, row.on_both_changed)
+    return table
+
+
+def field_to_json(patient: Patient, name: str) -> Any:
+    value = getattr(patient, name)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def json_to_field(name: str, value: Any) -> Any:
+    model_field = Patient._meta.get_field(name)
+    if value is None:
+        return None if model_field.null else ("" if model_field.get_internal_type() != "BooleanField" else False)
+    if model_field.get_internal_type() == "DateField" and isinstance(value, str):
+        return dt.date.fromisoformat(value) if value else None
+    return value
+
+
+@dataclass
+class MergeResult:
+    changed_fields: list[str] = field(default_factory=list)
+    athena_fields: list[str] = field(default_factory=list)
+    conflicts: dict[str, Outcome] = field(default_factory=dict)
+    cleared_conflicts: list[str] = field(default_factory=list)
+    new_changes: int = 0
+
+
+def _load(value: str | None) -> Any:
+    return json.loads(value) if value not in (None, "") else None
+
+
+@transaction.atomic
+def golden_merge(*, patient: Patient, changes: list[tuple[str, Change]]) -> MergeResult:
+    """Record `(field, change)` pairs for a patient and bring its golden record up to date."""
+    table = policies()
+    result = MergeResult()
+    touched: set[str] = set()
+    for name, change in changes:
+        if name not in table:
+            continue
+        try:
+            with transaction.atomic():
+                FieldChange.objects.create(
+                    patient=patient,
+                    field=name,
+                    source=change.source,
+                    source_time=change.time,
+                    event_id=change.event_id[:100],
+                    value=_encode(change.value),
+                )
+        except IntegrityError:
+            continue  # the same report again (a duplicate event): nothing new
+        result.new_changes += 1
+        touched.add(name)
+    if not touched:
+        return result
+    locked = Patient.objects.select_for_update().get(pk=patient.pk)
+    states = {state.field: state for state in FieldState.objects.filter(patient=locked, field__in=touched)}
+    log: dict[str, list[Change]] = {name: [] for name in touched}
+    for row in FieldChange.objects.filter(patient=locked, field__in=touched):
+        log[row.field].append(Change(row.source_time, row.source, row.event_id, _load(row.value)))
+    patient_updates: list[str] = []
+    for name in sorted(touched):
+        outcome = fold(log[name], table[name])
+        if outcome is None:
+            continue
+        previous = states.get(name)
+        was_in_conflict = previous.in_conflict if previous else False
+        values = {
+            "value": _encode(outcome.value),
+            "source": outcome.source,
+            "source_time": outcome.time,
+            "event_id": outcome.event_id[:100],
+            "baseline": _encode(outcome.baseline),
+            "last_ehr": _encode(outcome.last_ehr),
+            "last_portal": _encode(outcome.last_portal),
+            "in_conflict": outcome.conflict,
+            "rule": outcome.rule[:200],
+        }
+        FieldState.objects.update_or_create(patient=locked, field=name, defaults=values)
+        new_value = json_to_field(name, outcome.value)
+        if getattr(locked, name) != new_value:
+            setattr(locked, name, new_value)
+            patient_updates.append(name)
+            result.changed_fields.append(name)
+        if outcome.conflict:
+            result.conflicts[name] = outcome
+        elif was_in_conflict:
+            result.cleared_conflicts.append(name)
+        ehr_unknown = not any(change.source == "ehr" for change in log[name])
+        if (
+            not outcome.conflict
+            and outcome.source != "ehr"
+            and outcome.value != outcome.last_ehr
+            # With no report from athena yet, only a value that just changed needs writing.
+            and (not ehr_unknown or name in patient_updates)
+        ):
+            result.athena_fields.append(name)
+    if patient_updates:
+        locked.save(update_fields=[*patient_updates, "updated_at"])
+        for name in patient_updates:
+            setattr(patient, name, getattr(locked, name))
+    return result
+
+
+def ensure_default_policies() -> None:
+    """Seed the field policy table from DEFAULT_POLICIES (rows staff edited are left alone)."""
+    for row in DEFAULT_POLICIES:
+        FieldPolicy.objects.get_or_create(field_group=row["field_group"], defaults=row)
