@@ -21,6 +21,7 @@ RETRY_LATER = "retry_later"
 RETRY_WITH_MEMBER_ID = "retry_with_member_id"
 FINAL = "final"
 DONE = "done"
+WAIT_FOR_ANSWER = "wait_for_answer"
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,8 @@ MAX_MEMBER_ID_VARIANTS = 2
 
 @dataclass(frozen=True)
 class RetryDecision:
-    """The next step: ``retry_later`` (after delay), ``retry_with_member_id``, ``final``, or ``done``."""
+    """The next step: ``done`` (an answer), ``retry_later`` (after the delay), ``retry_with_member_id``,
+    ``wait_for_answer`` (an accepted 999/TA1: the 271 comes separately), or ``final`` (a person must act)."""
 
     action: str
     reason_code: str = ""
@@ -67,10 +69,12 @@ def next_step(
     """
     if response.transaction == "271" and response.status in ("active", "inactive"):
         return RetryDecision(DONE)
+    if response.transaction in ("999", "TA1") and response.accepted:
+        return RetryDecision(WAIT_FOR_ANSWER)
     codes = [r.code for r in response.rejections]
-    if response.transaction != "271" or not codes:
-        # A 999/TA1 rejection means our 270 or envelope is wrong; sending it again changes nothing.
-        return RetryDecision(DONE if response.status != "rejected" else FINAL)
+    if response.transaction != "271":
+        # A rejecting 999/TA1 means our 270 or envelope is wrong; sending it again changes nothing.
+        return RetryDecision(FINAL, reason_code=codes[0] if codes else "")
     for code in codes:
         rule = RETRY_POLICY.get(code)
         if rule is None or attempt >= rule.max_attempts:
@@ -81,7 +85,7 @@ def next_step(
         for variant in member_id_variants(member_id):
             if variant not in tried:
                 return RetryDecision(RETRY_WITH_MEMBER_ID, reason_code=code, member_id=variant)
-    return RetryDecision(FINAL, reason_code=codes[0])
+    return RetryDecision(FINAL, reason_code=codes[0] if codes else "")
 
 
 def member_id_variants(member_id: str, limit: int = MAX_MEMBER_ID_VARIANTS) -> list[str]:

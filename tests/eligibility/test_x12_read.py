@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eligibility.x12 import X12ParseError, parse_response
 from eligibility.x12.syntax import detect_delimiters
@@ -128,6 +130,20 @@ def test_hmo_dependent_with_pcp_and_changed_identity() -> None:
     assert response.pcp is not None
     assert (response.pcp["name"], response.pcp["id_qualifier"], response.pcp["id"]) == ("WELBY", "XX", "1234567893")
     assert response.trace_numbers[0]["loop"] == "2000D"
+
+
+def test_row_details_hsd_dates_and_references_stay_on_their_row() -> None:
+    text = fixture_text("auth-required.271").replace(
+        "EB*1*IND*98**",
+        "EB*F*IND*98***29***VS*12~HSD*VS*12***27*1~DTP*292*RD8*20260101-20261231~REF*G1*AUTH778~EB*1*IND*98**",
+    )
+    answer = parse_response(text)
+    assert answer.warnings == [next(w for w in answer.warnings if w.startswith("SE01"))]
+    limit = next(b for b in answer.benefits if b.info == "F")
+    assert (limit.period, limit.quantity_qualifier, limit.quantity) == ("29", "VS", 12.0)
+    assert limit.hsd == [{"quantity_qualifier": "VS", "quantity": "12", "time_period": "27", "periods": "1"}]
+    assert limit.dates == {"benefit": "2026-01-01/2026-12-31"}
+    assert limit.references == {"prior_authorization_number": "AUTH778"}
 
 
 def test_corrected_identity_reports_prior_member_id() -> None:
@@ -272,3 +288,32 @@ def test_our_plain_271_fixtures_are_valid_x12(name: str, pyx12_errors: Callable[
 @pytest.mark.parametrize("name", ["rejected-eq.999", "accepted.999"])
 def test_our_999_fixtures_are_valid_x12(name: str, pyx12_errors: Callable[[str], list[str]]) -> None:
     assert pyx12_errors(fixture_text(name)) == []
+
+
+ALL_FIXTURES = sorted(p.name for p in FIXTURES.iterdir())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    name=st.sampled_from(ALL_FIXTURES),
+    cut=st.integers(min_value=0, max_value=2000),
+    drop=st.lists(st.integers(min_value=0, max_value=40), max_size=4),
+    noise=st.text(alphabet=st.characters(codec="ascii"), max_size=12),
+    at=st.integers(min_value=0, max_value=2000),
+)
+def test_damaged_input_either_parses_or_raises_a_parse_error(
+    name: str, cut: int, drop: list[int], noise: str, at: int
+) -> None:
+    segments = fixture_text(name).split("~")
+    kept = [s for i, s in enumerate(segments) if i == 0 or i not in drop]
+    text = "~".join(kept)
+    text = text[: at % (len(text) + 1)] + noise + text[at % (len(text) + 1) :]
+    text = text[: max(len(text) - cut, 0)] if cut % 3 == 0 else text
+    try:
+        response = parse_response(text)
+    except X12ParseError as error:
+        assert "DOE" not in str(error) and "JANE" not in str(error)
+        return
+    assert response.transaction in ("271", "999", "TA1")
+    assert response.status in ("active", "inactive", "rejected", "unknown")
+    assert "JANE" not in " ".join(response.warnings)

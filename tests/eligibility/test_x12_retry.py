@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from eligibility.x12 import member_id_variants, next_step, parse_response
-from eligibility.x12.retry import FINAL, RETRY_LATER, RETRY_WITH_MEMBER_ID
+from eligibility.x12.retry import FINAL, RETRY_LATER, RETRY_WITH_MEMBER_ID, WAIT_FOR_ANSWER
 from tests.eligibility.conftest import fixture_text
 
 
@@ -55,3 +55,15 @@ def test_answers_and_acknowledgment_rejections_are_not_retried() -> None:
     assert next_step(parse_response(fixture_text("active-ppo.271")), attempt=1, member_id="X").action == "done"
     assert next_step(parse_response(fixture_text("rejected-eq.999")), attempt=1, member_id="X").action == FINAL
     assert next_step(parse_response(fixture_text("rejected-envelope.ta1")), attempt=1, member_id="X").action == FINAL
+
+
+def test_an_accepted_999_means_wait_for_the_271() -> None:
+    decision = next_step(parse_response(fixture_text("accepted.999")), attempt=1, member_id="X")
+    assert decision.action == WAIT_FOR_ANSWER
+
+
+def test_a_271_without_a_coverage_answer_is_final() -> None:
+    text = fixture_text("active-ppo.271").replace("EB*1*IND*30*PR*SILVER PPO 2500~", "EB*V~")
+    answer = parse_response(text)
+    assert answer.status == "unknown"
+    assert next_step(answer, attempt=1, member_id="X").action == FINAL

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,6 @@ class Command(BaseCommand):
         source = options["file"]
         try:
             if source == "-":
-                import sys
-
                 raw: bytes = sys.stdin.buffer.read()
             else:
                 raw = Path(source).read_bytes()
