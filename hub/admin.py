@@ -62,7 +62,7 @@ class AppointmentReasonAdmin(admin.ModelAdmin):
 class PatientInsuranceInline(admin.TabularInline):
     model = PatientInsurance
     extra = 0
-    fields = ["sequence_number", "payer_name", "member_id", "group_number", "eligibility_status", "is_cancelled"]
+    fields = ("sequence_number", "payer_name", "member_id", "group_number", "eligibility_status", "is_cancelled")
     readonly_fields = fields
     can_delete = False
 

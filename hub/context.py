@@ -12,8 +12,9 @@ import logging
 import re
 import uuid
 from collections.abc import Iterator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
+from typing import Any
 
 _correlation_id: ContextVar[str] = ContextVar("hub_correlation_id", default="")
 _actor: ContextVar[Actor | None] = ContextVar("hub_actor", default=None)
@@ -62,7 +63,7 @@ def bind(
     *, correlation_id: str | None = None, actor: Actor | None = None, remote_addr: str | None = None
 ) -> Iterator[None]:
     """Set any of correlation id, actor and remote address for the duration of the block."""
-    tokens = []
+    tokens: list[tuple[ContextVar[Any], Token[Any]]] = []
     if correlation_id is not None:
         tokens.append((_correlation_id, _correlation_id.set(correlation_id)))
     if actor is not None:
@@ -73,7 +74,16 @@ def bind(
         yield
     finally:
         for var, token in reversed(tokens):
-            var.reset(token)  # type: ignore[attr-defined]
+            var.reset(token)
+
+
+def push_actor(actor: Actor) -> Token[Actor | None]:
+    """Make `actor` current until `pop_actor` (for code that cannot use a `with` block)."""
+    return _actor.set(actor)
+
+
+def pop_actor(token: Token[Actor | None]) -> None:
+    _actor.reset(token)
 
 
 class CorrelationIdLogFilter(logging.Filter):

@@ -114,7 +114,7 @@ TEMPLATES = [
 
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'hub.sqlite3'}")
 DATABASES: dict[str, dict[str, Any]] = {
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("HUB_DB_CONN_MAX_AGE", 60))
+    "default": dict(dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("HUB_DB_CONN_MAX_AGE", 60)))
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0

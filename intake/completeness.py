@@ -1,34 +1,63 @@
-"""Is a portal submission complete enough for athena to accept it? (athena's `missingfields`, up front.)"""
+"""Is a portal submission complete enough for athena to accept it? (athena's `missingfields`, up front.)
+
+The rules live in `eligibility.completeness`; this module translates the portal API's field names
+into its intake shape and its answers back into the names the portal sent.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-CONTACT_FIELDS = ("email", "home_phone", "mobile_phone", "work_phone", "zip_code", "ssn")
-LABELS = {
-    "first_name": "first name",
-    "last_name": "last name",
-    "dob": "date of birth",
-    "contact": "an email, phone number, ZIP code or SSN",
-    "insurance_package_id": "the athena insurance package (payer plan)",
-    "member_id": "member id",
-    "holder_first_name": "policy holder's first name",
-    "holder_last_name": "policy holder's last name",
-    "holder_dob": "policy holder's date of birth",
-    "holder_sex": "policy holder's sex",
+from eligibility.completeness import missing_fields as required_missing
+
+# eligibility.completeness path → the portal API's field name
+API_NAMES = {
+    "patient.first_name": "first_name",
+    "patient.last_name": "last_name",
+    "patient.dob": "dob",
+    "department_id": "location_id",
+    "patient.email": "contact",
+    "insurance.insurance_package_id": "payer_name",
+    "insurance.member_id": "member_id",
+    "insurance.sequence_number": "sequence_number",
+    "insurance.relationship_to_subscriber": "relationship_to_holder",
+    "insurance.subscriber.first_name": "holder_first_name",
+    "insurance.subscriber.last_name": "holder_last_name",
+    "insurance.subscriber.dob": "holder_dob",
+    "insurance.subscriber.sex": "holder_sex",
 }
 
 
+def _intake(operation: str, values: dict[str, Any]) -> dict[str, Any]:
+    patient = {
+        "first_name": values.get("first_name"),
+        "last_name": values.get("last_name"),
+        "dob": values.get("dob"),
+        "email": values.get("email"),
+        "phone": values.get("mobile_phone") or values.get("home_phone") or values.get("work_phone"),
+        "zip": values.get("zip_code"),
+        "ssn": values.get("ssn"),
+    }
+    insurance = {
+        "insurance_package_id": values.get("insurance_package_id"),
+        "payer_name": values.get("payer_name"),
+        "payer_id": values.get("payer_id"),
+        "member_id": values.get("member_id"),
+        "sequence_number": values.get("sequence_number"),
+        "relationship_to_subscriber": values.get("relationship_to_holder"),
+        "subscriber": {
+            "first_name": values.get("holder_first_name"),
+            "last_name": values.get("holder_last_name"),
+            "dob": values.get("holder_dob"),
+            "sex": values.get("holder_sex"),
+        },
+    }
+    return {"patient": patient, "department_id": values.get("location_id", "known"), "insurance": insurance}
+
+
 def missing_fields(operation: str, values: dict[str, Any]) -> list[tuple[str, str]]:
-    """The fields athena would report as missing for this operation, as (name, label) pairs."""
-    missing: list[str] = []
-    if operation == "register_patient":
-        missing += [name for name in ("first_name", "last_name", "dob") if not values.get(name)]
-        if not any(values.get(name) for name in CONTACT_FIELDS):
-            missing.append("contact")
-    elif operation == "add_insurance":
-        missing += [name for name in ("member_id", "insurance_package_id") if not values.get(name)]
-        if values.get("relationship_to_holder", "self") != "self":
-            holder = ("holder_first_name", "holder_last_name", "holder_dob", "holder_sex")
-            missing += [name for name in holder if not values.get(name)]
-    return [(name, LABELS.get(name, name.replace("_", " "))) for name in missing]
+    """The fields athena would report as missing for this operation, as (API field name, label) pairs."""
+    return [
+        (API_NAMES.get(item.field, item.field.rsplit(".", 1)[-1]), item.label)
+        for item in required_missing(operation, _intake(operation, values))
+    ]

@@ -9,7 +9,7 @@ from intake.services import submission_status
 from sync.models import WriteIntent
 from sync.portal_events import portal_event_emit
 
-STATUS_EVENTS = {
+STATUS_EVENTS: dict[str, str] = {
     Submission.Status.COMPLETED: "submission.completed",
     Submission.Status.FAILED: "submission.failed",
     Submission.Status.NEEDS_ATTENTION: "submission.needs_attention",

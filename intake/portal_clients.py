@@ -13,7 +13,7 @@ from oauth2_provider.models import Application
 from hub.models import Department
 from intake.models import PortalClient, PortalClientSecret
 
-ALL_SCOPES = tuple(settings.OAUTH2_PROVIDER["SCOPES"])
+ALL_SCOPES: tuple[str, ...] = tuple(settings.OAUTH2_PROVIDER["SCOPES"])  # type: ignore[arg-type]
 
 
 def _new_secret() -> str:

@@ -7,6 +7,7 @@ athena ids on the hub's rows; `dry_run` shows staff exactly what a replay would 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,7 +98,7 @@ def apply_create_patient(intent: WriteIntent) -> None:
     other = Patient.objects.filter(practice_id=patient.practice_id, athena_patient_id=athena_id).exclude(pk=patient.pk)
     if other.exists():
         # athena matched the registration to a chart the hub already links to another record.
-        raise NeedsStaff(f"athena matched an existing chart already linked to hub patient {other.first().pk}")
+        raise NeedsStaff(f"athena matched an existing chart already linked to hub patient {other[0].pk}")
     patient.athena_patient_id = athena_id
     patient.save(update_fields=["athena_patient_id", "updated_at"])
 
@@ -275,7 +276,7 @@ def apply_check_in(intent: WriteIntent) -> None:
     ).update(status=Appointment.Status.CHECKED_IN)
 
 
-SENDERS = {
+SENDERS: dict[str, Any] = {
     Operation.CREATE_PATIENT: send_create_patient,
     Operation.UPDATE_PATIENT: send_update_patient,
     Operation.CREATE_INSURANCE: send_create_insurance,
@@ -284,7 +285,7 @@ SENDERS = {
     Operation.RESCHEDULE_APPOINTMENT: send_reschedule_appointment,
     Operation.CHECK_IN: send_check_in,
 }
-RECONCILERS = {
+RECONCILERS: dict[str, Any] = {
     Operation.CREATE_PATIENT: reconcile_create_patient,
     Operation.UPDATE_PATIENT: reconcile_update_patient,
     Operation.CREATE_INSURANCE: reconcile_create_insurance,
@@ -293,7 +294,7 @@ RECONCILERS = {
     Operation.RESCHEDULE_APPOINTMENT: reconcile_reschedule_appointment,
     Operation.CHECK_IN: reconcile_check_in,
 }
-APPLIERS = {
+APPLIERS: dict[str, Any] = {
     Operation.CREATE_PATIENT: apply_create_patient,
     Operation.CREATE_INSURANCE: apply_create_insurance,
     Operation.BOOK_APPOINTMENT: apply_book_appointment,
@@ -323,7 +324,7 @@ def apply_success(intent: WriteIntent) -> None:
 def after_final(intent: WriteIntent) -> None:
     """Hooks for what follows a settled intent (portal events, notifications), run on commit."""
     for hook in FINAL_HOOKS:
-        transaction.on_commit(lambda hook=hook: hook(intent.pk))
+        transaction.on_commit(functools.partial(hook, intent.pk))
 
 
 FINAL_HOOKS: list[Any] = []

@@ -122,7 +122,8 @@ def api_exception_handler(exc: Exception, ctx: dict[str, Any]) -> Response | Non
             500, "internal-error", "Something went wrong; the request id helps support.", instance=instance
         )
     code = getattr(exc, "default_code", "error")
-    detail = exc.detail if isinstance(getattr(exc, "detail", None), str) else str(getattr(exc, "detail", ""))
+    raw_detail = getattr(exc, "detail", "")
+    detail = raw_detail if isinstance(raw_detail, str) else str(raw_detail)
     headers = {key: value for key, value in response.items() if key in ("WWW-Authenticate", "Retry-After", "Allow")}
     problem = problem_response(response.status_code, str(code).replace("_", "-"), detail, instance=instance)
     for key, value in headers.items():

@@ -18,7 +18,7 @@ class PortalOAuth2Scheme(OpenApiAuthenticationExtension):
             "flows": {
                 "clientCredentials": {
                     "tokenUrl": "/o/token/",
-                    "scopes": dict(settings.OAUTH2_PROVIDER["SCOPES"]),
+                    "scopes": dict(settings.OAUTH2_PROVIDER["SCOPES"]),  # type: ignore[call-overload]
                 }
             },
         }

@@ -358,10 +358,10 @@ class EventOut(serializers.Serializer):
     type = serializers.CharField()
     occurred_at = serializers.DateTimeField()
     cursor = serializers.IntegerField()
-    data = serializers.DictField()
+    data = serializers.DictField()  # type: ignore[assignment]
 
 
 class EventPageOut(serializers.Serializer):
-    events = EventOut(many=True)
+    events = EventOut(many=True)  # type: ignore[assignment]
     next_cursor = serializers.IntegerField()
     has_more = serializers.BooleanField()

@@ -50,12 +50,11 @@ class PortalAPIView(APIView):
         super().initial(request, *args, **kwargs)
         client = self.client
         actor = context.Actor(type="portal_client", id=str(client.pk), label=client.name)
-        self._actor_binding = context.bind(actor=actor)
-        self._actor_binding.__enter__()
+        self._actor_token = context.push_actor(actor)
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)
-        binding = getattr(self, "_actor_binding", None)
+        actor_token = getattr(self, "_actor_token", None)
         client: PortalClient | None = getattr(request, "portal_client", None)
         started = getattr(request, "audit_started", time.monotonic())
         match = request.resolver_match
@@ -76,9 +75,9 @@ class PortalAPIView(APIView):
             if client
             else context.Actor(type="anonymous", id="-"),
         )
-        if binding is not None:
-            binding.__exit__(None, None, None)
-            self._actor_binding = None
+        if actor_token is not None:
+            context.pop_actor(actor_token)
+            del self._actor_token
         return response
 
     # --- helpers ---------------------------------------------------------------------------------
@@ -122,6 +121,12 @@ class PortalAPIView(APIView):
         self.request.audit_object_type = "appointment"  # type: ignore[attr-defined]
         self.request.audit_object_id = appointment.athena_appointment_id  # type: ignore[attr-defined]
         return appointment
+
+    @staticmethod
+    def owner(appointment: Appointment) -> Patient:
+        if appointment.patient is None:  # `appointment()` only returns booked appointments
+            raise Problem(404, "appointment-not-found", "No such appointment for this client.")
+        return appointment.patient
 
     def validated(self, serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
         serializer = serializer_class(data=data)
@@ -359,7 +364,7 @@ class AppointmentCancelView(PortalAPIView):
         return self.accepted(
             {**values, "appointment": appointment_id},
             lambda key: services.submission_cancel(
-                client=self.client, appointment=appointment, patient=appointment.patient, reason=values["reason"]
+                client=self.client, appointment=appointment, patient=self.owner(appointment), reason=values["reason"]
             ),
         )
 
@@ -383,7 +388,7 @@ class AppointmentRescheduleView(PortalAPIView):
             lambda key: services.submission_reschedule(
                 client=self.client,
                 appointment=appointment,
-                patient=appointment.patient,
+                patient=self.owner(appointment),
                 new_slot_id=values["new_slot_id"],
                 reason=values["reason"],
             ),
@@ -403,7 +408,7 @@ class AppointmentCheckInView(PortalAPIView):
         return self.accepted(
             {"appointment": appointment_id},
             lambda key: services.submission_check_in(
-                client=self.client, appointment=appointment, patient=appointment.patient
+                client=self.client, appointment=appointment, patient=self.owner(appointment)
             ),
         )
 

@@ -298,7 +298,7 @@ class AthenaClient:
         def record(outcome: str, error: str = "") -> None:
             self._audit(CallRecord(method, route, status, outcome, latency, request_id, error, auth_retry))
 
-        common = {"status_code": status, "route": route, "request_id": request_id}
+        common: dict[str, Any] = {"status_code": status, "route": route, "request_id": request_id}
         if status == 401 and not auth_retry:
             record("transient", "token refused")
             self.token_store.invalidate(token)
