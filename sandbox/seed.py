@@ -714,6 +714,8 @@ def _seed_schedule(
     for person in patients:
         patients_by_department.setdefault(person["departmentid"], []).append(person)
     slots = booked = 0
+    appointment_rows: list[tuple[Any, ...]] = []
+    booking_rows: list[tuple[int, int, float]] = []
     days = [seed_date + dt.timedelta(days=offset) for offset in range(-14, 30)]
     for dep in departments:
         zone = ZoneInfo(dep.timezone)
@@ -781,10 +783,7 @@ def _seed_schedule(
                     lastmodified = scheduled_at if patientid else base_time - 30 * 86400
                     frozen = 1 if status == "o" and rng.random() < 0.02 else 0
                     bookable = 0 if status == "o" and rng.random() < 0.03 else 1
-                    tx.execute(
-                        "INSERT INTO appointments (appointmentid, departmentid, providerid, appointmenttypeid, "
-                        "patientid, status, date, starttime, start_at, frozen, api_bookable, created_at, created_via, "
-                        "lastmodified_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'seed', ?, ?)",
+                    appointment_rows.append(
                         (
                             appointmentid,
                             dep.departmentid,
@@ -800,13 +799,19 @@ def _seed_schedule(
                             base_time - 30 * 86400,
                             lastmodified,
                             json.dumps(data),
-                        ),
+                        )
                     )
                     if patientid:
-                        tx.execute(
-                            "INSERT INTO bookings (appointmentid, patientid, booked_at, via, booked_by) "
-                            "VALUES (?, ?, ?, 'seed', NULL)",
-                            (appointmentid, patientid, scheduled_at),
-                        )
+                        booking_rows.append((appointmentid, patientid, scheduled_at))
                     slots += 1
+    tx.conn.executemany(
+        "INSERT INTO appointments (appointmentid, departmentid, providerid, appointmenttypeid, patientid, status, "
+        "date, starttime, start_at, frozen, api_bookable, created_at, created_via, lastmodified_at, data) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'seed', ?, ?)",
+        appointment_rows,
+    )
+    tx.conn.executemany(
+        "INSERT INTO bookings (appointmentid, patientid, booked_at, via, booked_by) VALUES (?, ?, ?, 'seed', NULL)",
+        booking_rows,
+    )
     return slots, booked

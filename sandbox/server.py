@@ -53,7 +53,7 @@ class SandboxServer:
         return self.app.state.reset(seed, **options)
 
     def serve_forever(self) -> None:
-        self._server.serve_forever()
+        self._server.serve_forever(poll_interval=0.1)
 
     def stop(self) -> None:
         """Stop accepting requests, stop the webhook thread, release the database."""

@@ -97,8 +97,9 @@ class Control:
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[SandboxServer]:
-    # A generous token allowance: every test starts a fresh client; the OAuth tests set the real limit.
-    running = start_in_thread(seed=1, oauth={"tokens_per_minute": 1000})
+    # A generous token allowance (every test starts a fresh client) and no per-second throttle (tests fire
+    # requests back to back); the OAuth and limit tests switch the real behaviour on.
+    running = start_in_thread(seed=1, oauth={"tokens_per_minute": 1000}, throttle={"enabled": False})
     yield running
     running.stop()
 
@@ -132,7 +133,7 @@ class Receiver:
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with receiver.lock:
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
@@ -142,12 +143,12 @@ class Receiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
+            def log_message(self, format: str, *args: Any) -> None:
                 return None
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhooks/athena/"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     def bodies(self) -> list[dict[str, Any]]:

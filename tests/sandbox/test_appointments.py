@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tests.sandbox.conftest import Athena, Control
 
@@ -12,6 +14,17 @@ SLOT_TAKEN = {
     "via the API.",
     "error": "That appointment time was already booked or not available for booking.",
 }
+
+
+def athena_date(value: str) -> dt.date:
+    month, day, year = (int(part) for part in value.split("/"))
+    return dt.date(year, month, day)
+
+
+def slot_start(slot: dict[str, Any], zone: str = "America/New_York") -> dt.datetime:
+    hour, minute = (int(part) for part in slot["starttime"].split(":"))
+    day = athena_date(slot["date"])
+    return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZoneInfo(zone))
 
 
 def open_slots(athena: Athena, **params: Any) -> list[dict[str, Any]]:
@@ -60,15 +73,13 @@ def test_open_slots_hide_the_next_24_hours_unless_bypassed(athena: Athena) -> No
 
     assert len(bypassed) > len(checked) > 0
     now = dt.datetime.now(dt.UTC)
-    for slot in checked:
-        local = dt.datetime.strptime(f"{slot['date']} {slot['starttime']}", "%m/%d/%Y %H:%M")
-        # Boston: at most UTC-4, so a slot 24 h ahead in local time is at least 20 h ahead in naive UTC terms.
-        assert local.replace(tzinfo=dt.UTC) > now + dt.timedelta(hours=19)
+    assert all(slot_start(slot) >= now + dt.timedelta(hours=24) for slot in checked)
+    assert any(slot_start(slot) < now + dt.timedelta(hours=24) for slot in bypassed)
 
 
 def test_open_slots_default_to_a_week_and_carry_open_slot_types(athena: Athena) -> None:
     slots = open_slots(athena)
-    dates = {dt.datetime.strptime(slot["date"], "%m/%d/%Y").date() for slot in slots}
+    dates = {athena_date(slot["date"]) for slot in slots}
 
     assert slots
     assert max(dates) - min(dates) <= dt.timedelta(days=7)
@@ -131,7 +142,7 @@ def test_single_get_is_an_array_and_an_open_slot_shows_status_o(athena: Athena) 
 
 
 def test_created_slots_are_bookable(athena: Athena) -> None:
-    day = (dt.date.today() + dt.timedelta(days=3)).strftime("%m/%d/%Y")
+    day = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=3)).strftime("%m/%d/%Y")
     created = athena.post(
         "/appointments/open",
         {
@@ -257,3 +268,20 @@ def test_appointment_notes_round_trip(athena: Athena) -> None:
 
     assert [note["notetext"] for note in listed] == ["Bring the referral letter and the card."]
     assert after == []
+
+
+def test_concurrent_bookings_of_one_slot_book_it_once(athena: Athena, control: Control) -> None:
+    slot = open_slots(athena)[0]
+    patients = [item["patientid"] for item in control.records("patients", departmentid="1")["patients"][:8]]
+    athena.get("/ping")  # one token for every thread
+
+    def book(patientid: str) -> int:
+        return athena.put(
+            f"/appointments/{slot['appointmentid']}", {"patientid": patientid, "appointmenttypeid": "2"}
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(book, patients))
+
+    assert sorted(statuses) == [200] + [409] * 7
+    assert control.records("appointments")["slots_booked_more_than_once"] == []
