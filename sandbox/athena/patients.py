@@ -459,6 +459,10 @@ def list_patients(call: Call) -> Reply:
     if params.get("ssn"):
         where.append("ssn_digits = ?")
         args.append(digits(params.get("ssn")))
+    for name in ("guarantorfirstname", "guarantorlastname"):
+        if params.get(name):
+            where.append(f"LOWER(json_extract(data, '$.{name}')) = ?")
+            args.append((params.get(name) or "").lower())
     limit, offset = limit_offset(params, *SEARCH_LIMITS)
     clause = " AND ".join(where)
     with call.state.db.connection() as conn:
@@ -468,9 +472,6 @@ def list_patients(call: Call) -> Reply:
             [*args, limit, offset],
         ).fetchall()
     items = [patient_json(json.loads(row["data"])) for row in rows]
-    for name in ("guarantorfirstname", "guarantorlastname"):
-        if params.get(name):
-            items = [item for item in items if (item.get(name) or "").lower() == (params.get(name) or "").lower()]
     body = page(
         items=items,
         total=total,
