@@ -238,7 +238,9 @@ class SandboxApp:
         fault: Fault | None,
         started: float,
     ) -> None:
-        ids = dict(call.touched)
+        ids: dict[str, Any] = dict(call.touched)
+        if call.events:
+            ids["events"] = [event["id"] for event in call.events]  # ties an API write to its webhook
         self.state.db.insert_autocommit(
             "INSERT INTO request_log (at, system, client_id, method, path, route, status, handler_status, fault, "
             "wrote, patientid, appointmentid, insuranceid, ids, request_id, client_request_id, duration_ms) "

@@ -628,10 +628,9 @@ def get_webhooks(state: SandboxState, request: Request) -> Reply:
         if with_body:
             item["body"] = json.loads(row["body"])
         deliveries.append(item)
-    counts = {
-        row["status"]: row["n"]
-        for row in state.db.query("SELECT status, COUNT(*) AS n FROM webhook_deliveries GROUP BY status")
-    }
+    counts: dict[str, int] = {}
+    for item in deliveries:
+        counts[item["status"]] = counts.get(item["status"], 0) + 1
     return _reply(
         {
             "deliveries": deliveries,

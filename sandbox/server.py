@@ -80,6 +80,8 @@ def build_server(
     config: Mapping[str, Any] | None = None,
 ) -> SandboxServer:
     app = create_app(config, db_path=db, reset=reset)
+    # Deliveries still pending from a previous run of the same database are sent again from the start.
+    app.state.webhooks.start()
     handler = VerboseRequestHandler if verbose else QuietRequestHandler
     server = make_server(host, port, app, threaded=True, request_handler=handler)
     return SandboxServer(app, server)

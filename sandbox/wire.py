@@ -77,6 +77,10 @@ def invalid(detailedmessage: str, fields: list[str] | None = None) -> ApiError:
     return ApiError(400, INVALID_DATA, detailedmessage=detailedmessage, invalidfields=fields)
 
 
+# Keys whose numbers stayed numbers in the older recordings (`{"totalcount":1,...}` in 2016).
+LEGACY_NUMERIC_KEYS = frozenset({"totalcount"})
+
+
 def legacy_types(value: Any) -> Any:
     """Older athena: booleans as "true"/"false", numbers as strings, recursively."""
     if isinstance(value, bool):
@@ -86,7 +90,7 @@ def legacy_types(value: Any) -> Any:
     if isinstance(value, list):
         return [legacy_types(item) for item in value]
     if isinstance(value, dict):
-        return {key: legacy_types(item) for key, item in value.items()}
+        return {key: item if key in LEGACY_NUMERIC_KEYS else legacy_types(item) for key, item in value.items()}
     return value
 
 

@@ -541,7 +541,13 @@ def list_open_slots(call: Call) -> Reply:
     if not reason_values and not type_ids:
         return empty()  # athena answers nothing, not an error, without a reason or a type
     any_reason = reason_values == ["-1"]
-    reason_ids = [] if any_reason else [parse_id(value) for value in reason_values]
+    reason_ids: list[int] = []
+    if not any_reason:
+        for value in reason_values:
+            parsed = parse_id(value)
+            if parsed is None:
+                raise invalid(f"Expecting type integer, but value is {value}", ["reasonid"])
+            reason_ids.append(parsed)
     if reason_values and not any_reason and not provider_ids:
         raise missing(["providerid"], "A provider is required when searching by a specific reason.")
     with call.state.db.connection() as conn:
@@ -556,6 +562,9 @@ def list_open_slots(call: Call) -> Reply:
             row["reasonid"]: json.loads(row["data"])
             for row in conn.execute("SELECT reasonid, data FROM reasons").fetchall()
         }
+        unknown = [str(rid) for rid in reason_ids if rid not in reason_rows]
+        if unknown:
+            raise invalid(f"Invalid reason ID: {', '.join(unknown)}", ["reasonid"])
         where = [
             "status = 'o'",
             f"departmentid IN ({','.join('?' * len(departments))})",

@@ -57,6 +57,7 @@ def test_a_specific_reason_needs_a_provider_but_any_reason_does_not(athena: Athe
     without_provider = athena.get("/appointments/open", {"departmentid": "1", "reasonid": "563"})
     any_reason = athena.get("/appointments/open", {"departmentid": "1", "reasonid": "-1"})
     with_provider = athena.get("/appointments/open", {"departmentid": "1", "reasonid": "563", "providerid": "71"})
+    unknown = athena.get("/appointments/open", {"departmentid": "1", "reasonid": "999", "providerid": "71"})
 
     assert without_provider.status_code == 400
     assert "providerid" in without_provider.json()["missingfields"]
@@ -64,6 +65,7 @@ def test_a_specific_reason_needs_a_provider_but_any_reason_does_not(athena: Athe
     assert with_provider.status_code == 200
     assert all(slot["providerid"] == "71" for slot in with_provider.json()["appointments"])
     assert all("563" in slot["reasonid"] for slot in with_provider.json()["appointments"])
+    assert unknown.status_code == 400 and unknown.json()["invalidfields"] == ["reasonid"]
 
 
 def test_open_slots_hide_the_next_24_hours_unless_bypassed(athena: Athena) -> None:

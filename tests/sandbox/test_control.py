@@ -39,6 +39,8 @@ def test_request_log_records_every_call_with_route_and_ids(athena: Athena, contr
     assert ("twilio", "POST", "/_twilio/2010-04-01/Accounts/{account_sid}/Messages.json", 401) in routes
     put = next(item for item in log if item["method"] == "PUT")
     assert put["patientid"] == "5001" and put["wrote"] is True and put["client_id"] == "hub-local-client"
+    [event_id] = put["ids"]["events"]
+    assert control.get("/webhooks", event_id=event_id)["by_status"] == {"suppressed": 1}
     assert put["request_id"].startswith("rrt-")
     assert control.requests(method="PUT") == [put]
     assert control.requests(since=put["seq"]) == [item for item in log if item["seq"] > put["seq"]]

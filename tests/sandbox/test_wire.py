@@ -103,7 +103,8 @@ def test_legacy_types_are_strings(athena: Athena, control: Control) -> None:
     control.configure(type_drift="legacy")
     insured = control.records("insurances", cancelled="false")["insurances"][0]
 
-    kinds = athena.get("/appointmenttypes").json()["appointmenttypes"]
+    listing = athena.get("/appointmenttypes").json()
+    kinds = listing["appointmenttypes"]
     slot = athena.get(
         "/appointments/open", {"departmentid": "1", "appointmenttypeid": "2", "bypassscheduletimechecks": "true"}
     ).json()["appointments"][0]
@@ -116,6 +117,7 @@ def test_legacy_types_are_strings(athena: Athena, control: Control) -> None:
     assert office["duration"] == "15"
     assert office["patient"] == "true"
     assert office["generic"] == "false"
+    assert listing["totalcount"] == len(kinds)  # still a number, as in the 2016 recordings
     assert slot["appointmentid"] == str(int(slot["appointmentid"]))
     assert insurance["sequencenumber"] == "1"
     assert update == {"success": "true", "message": ""}
