@@ -151,6 +151,28 @@ class AppointmentReason(models.Model):
         return self.name
 
 
+class InsurancePackage(models.Model):
+    """An athena insurance package (a payer's plan), the id athena needs to record an insurance."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="insurance_packages")
+    athena_insurance_package_id = models.CharField(max_length=20)
+    name = models.CharField(max_length=120)
+    payer_name = models.CharField(max_length=120, blank=True)
+    payer_id = models.CharField(max_length=20, blank=True, help_text="Clearinghouse payer id, where known")
+    insurance_type = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["practice", "athena_insurance_package_id"], name="insurancepackage_athena_id_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class PatientQuerySet(LocationScopedQuerySet):
     department_path = "department"
 

@@ -19,7 +19,7 @@ STATUS_EVENTS: dict[str, str] = {
 def submission_intent_settled(intent_id: int) -> None:
     """Ledger hook: tell the portal about each submission this intent finished (or stalled)."""
     intent = WriteIntent.objects.get(pk=intent_id)
-    with transaction.atomic():
+    with transaction.atomic():  # part of the settling transaction when called from the ledger
         for submission in Submission.objects.filter(intents=intent).select_related("patient", "department"):
             status = submission_status(submission)
             event_type = STATUS_EVENTS.get(status)

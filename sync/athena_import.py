@@ -20,6 +20,7 @@ from hub.models import (
     AppointmentReason,
     AppointmentType,
     Department,
+    InsurancePackage,
     Patient,
     PatientInsurance,
     Practice,
@@ -31,7 +32,15 @@ from sync.models import ImportRun
 
 logger = logging.getLogger(__name__)
 
-STAGES = ("departments", "providers", "appointment_types", "reasons", "patients", "appointments")
+STAGES = (
+    "departments",
+    "providers",
+    "appointment_types",
+    "reasons",
+    "insurance_packages",
+    "patients",
+    "appointments",
+)
 APPOINTMENT_DAYS_AHEAD = 60
 
 Progress = Callable[[str], None]
@@ -94,6 +103,21 @@ def import_appointment_types(client: AthenaClient, practice: Practice, run: Impo
             },
         )
         _count(run, "appointment_types")
+
+
+def import_insurance_packages(client: AthenaClient, practice: Practice, run: ImportRun) -> None:
+    for package in client.list_insurance_packages():
+        InsurancePackage.objects.update_or_create(
+            practice=practice,
+            athena_insurance_package_id=package.insurance_package_id,
+            defaults={
+                "name": package.name[:120],
+                "payer_name": package.payer_name[:120],
+                "payer_id": package.payer_id[:20],
+                "insurance_type": package.insurance_type[:40],
+            },
+        )
+        _count(run, "insurance_packages")
 
 
 def import_reasons(client: AthenaClient, practice: Practice, run: ImportRun, progress: Progress) -> None:
@@ -224,6 +248,7 @@ def athena_import_run(
         "providers": lambda: import_providers(client, practice, run),
         "appointment_types": lambda: import_appointment_types(client, practice, run),
         "reasons": lambda: import_reasons(client, practice, run, say),
+        "insurance_packages": lambda: import_insurance_packages(client, practice, run),
         "patients": lambda: import_patients(client, practice, run, say, since),
         "appointments": lambda: import_appointments(client, practice, run, say, since),
     }

@@ -7,14 +7,11 @@ athena ids on the hub's rows; `dry_run` shows staff exactly what a replay would 
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
-
 from hub.integrations.athena.client import AthenaClient
-from hub.integrations.athena.errors import AthenaNotFoundError
+from hub.integrations.athena.errors import AthenaNotFoundError, AthenaSlotUnavailableError
 from hub.models import Appointment, Patient, PatientInsurance
 from sync import mapping
 from sync.models import WriteIntent
@@ -166,13 +163,20 @@ def apply_create_insurance(intent: WriteIntent) -> None:
 def send_book_appointment(intent: WriteIntent, client: AthenaClient) -> dict[str, Any]:
     athena_patient = _athena_patient_id(intent)
     target = intent.target
-    booked = client.book_appointment(
-        target["appointment_id"],
-        patient_id=athena_patient,
-        appointment_type_id=target.get("appointment_type_id") or None,
-        reason_id=target.get("reason_id") or None,
-        department_id=intent.department.athena_department_id,
-    )
+    try:
+        booked = client.book_appointment(
+            target["appointment_id"],
+            patient_id=athena_patient,
+            appointment_type_id=target.get("appointment_type_id") or None,
+            reason_id=target.get("reason_id") or None,
+            department_id=intent.department.athena_department_id,
+        )
+    except AthenaSlotUnavailableError:
+        # Taken — perhaps by our own earlier attempt that landed late: look before failing.
+        found = reconcile_book_appointment(intent, client)
+        if found.applied:
+            return found.result
+        raise
     return {"appointmentid": booked.appointment_id, "status": booked.status, "patientid": athena_patient}
 
 
@@ -322,9 +326,12 @@ def apply_success(intent: WriteIntent) -> None:
 
 
 def after_final(intent: WriteIntent) -> None:
-    """Hooks for what follows a settled intent (portal events, notifications), run on commit."""
+    """What follows a settled intent (portal events, notifications), written in the same transaction.
+
+    Hooks only write rows (events, further intents), so they commit or roll back with the outcome.
+    """
     for hook in FINAL_HOOKS:
-        transaction.on_commit(functools.partial(hook, intent.pk))
+        hook(intent.pk)
 
 
 FINAL_HOOKS: list[Any] = []

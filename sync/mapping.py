@@ -128,15 +128,18 @@ def insurance_fields(insurance: AthenaInsurance) -> dict[str, Any]:
 
 
 def insurance_write(insurance: PatientInsurance, *, department_id: str) -> InsuranceWrite:
+    """athena wants the policy holder on every insurance; when it is the patient, they are the holder."""
+    patient = insurance.patient
+    is_self = insurance.relationship_to_holder == PatientInsurance.Relationship.SELF
     return InsuranceWrite(
         insurance_package_id=insurance.athena_insurance_package_id,
         sequence_number=insurance.sequence_number,
         member_id=insurance.member_id,
         group_number=insurance.group_number,
-        holder_first_name=insurance.holder_first_name,
-        holder_last_name=insurance.holder_last_name,
-        holder_dob=insurance.holder_dob,
-        holder_sex=insurance.holder_sex,
+        holder_first_name=insurance.holder_first_name or (patient.first_name if is_self else ""),
+        holder_last_name=insurance.holder_last_name or (patient.last_name if is_self else ""),
+        holder_dob=insurance.holder_dob or (patient.dob if is_self else None),
+        holder_sex=insurance.holder_sex or (patient.sex if is_self and patient.sex in ("M", "F") else ""),
         relationship_to_insured_id=RELATIONSHIP_TO_ATHENA.get(insurance.relationship_to_holder, "1"),
         issue_date=insurance.issue_date,
         expiration_date=insurance.expiration_date,

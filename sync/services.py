@@ -56,6 +56,16 @@ def backoff_delay(attempts: int, retry_after: float | None = None) -> float:
     return max(delay, retry_after or 0.0, base / 4)
 
 
+def ambiguous_settle_seconds() -> float:
+    """How long to wait before reading athena back after an unknown outcome.
+
+    A request that timed out on our side may still be running on athena's; reading back too early
+    finds nothing and would resend. Twice the read timeout lets any such request land first.
+    """
+    configured = getattr(settings, "HUB_AMBIGUOUS_SETTLE_SECONDS", None)
+    return float(configured) if configured is not None else 2 * float(settings.ATHENA_READ_TIMEOUT)
+
+
 def intent_transition(
     *,
     intent: WriteIntent,
@@ -217,7 +227,7 @@ def intent_execute(*, intent_id: int, client: AthenaClient, worker: str | None =
             result = ledger.send(intent, client)
             _settle(intent.pk, State.SUCCEEDED, note="written", result=result, last_error="", last_error_kind="")
         except AthenaAmbiguousError as exc:
-            delay = backoff_delay(1)
+            delay = max(backoff_delay(1), ambiguous_settle_seconds())
             _settle(
                 intent.pk,
                 State.AMBIGUOUS,
@@ -271,7 +281,7 @@ def intents_run_due(*, client: AthenaClient, budget_seconds: float = 50.0, batch
                 .first()
             )
             wait = (upcoming - now).total_seconds() if upcoming else None
-            if wait is None or wait > 2.0 or time.monotonic() + wait > deadline:
+            if wait is None or wait > 5.0 or time.monotonic() + wait > deadline:
                 break
             time.sleep(max(0.05, wait))
             continue

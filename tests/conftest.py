@@ -1,12 +1,77 @@
-"""Shared fixtures for the test suite."""
+"""Shared fixtures: the athena sandbox as a real loopback server, wired into the hub's settings."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
+import requests
+
+from sandbox.server import SandboxServer, start_in_thread
 
 
 @pytest.fixture
-def practice(db):  # type: ignore[no-untyped-def]
+def practice(db: Any) -> Any:
     from tests.factories import make_practice
 
     return make_practice()
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[SandboxServer]:
+    """One sandbox for the whole run (reset before each test that uses it)."""
+    server = start_in_thread(seed=1)
+    yield server
+    server.stop()
+
+
+class Sandbox:
+    """The sandbox as tests drive it: its control surface and its own records (the ground truth)."""
+
+    def __init__(self, server: SandboxServer) -> None:
+        self.server = server
+        self.url = server.url
+
+    def configure(self, **patch: Any) -> dict[str, Any]:
+        return self.server.configure(**patch)
+
+    def control(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = requests.request(method, f"{self.url}/_sandbox/{path}", timeout=10, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+    def edit(self, edit: dict[str, Any]) -> Any:
+        return self.control("POST", "edits", json=edit)
+
+    def requests(self, **filters: Any) -> list[dict[str, Any]]:
+        body = self.control("GET", "requests", params={"limit": 100000, **filters})
+        return body["requests"] if isinstance(body, dict) else body
+
+    def records(self, kind: str, **filters: Any) -> dict[str, Any]:
+        return self.control("GET", f"records/{kind}", params=filters)
+
+    def patient(self, patient_id: str) -> dict[str, Any]:
+        body = self.records("patients", full="true")
+        return next(p for p in body["patients"] if str(p.get("patientid")) == str(patient_id))
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SandboxServer, settings: Any) -> Sandbox:
+    """A freshly reset sandbox that the hub's athena client talks to (short timeouts for faults)."""
+    sandbox_server.reset(1, restore_config=True, clear_tokens=True)
+    settings.ATHENA_BASE_URL = sandbox_server.url
+    settings.ATHENA_READ_TIMEOUT = 1.0
+    settings.ATHENA_CONNECT_TIMEOUT = 1.0
+    settings.ATHENA_RATE_LIMIT_PER_SECOND = 200.0
+    settings.HUB_INTENT_BACKOFF_SECONDS = 0.01
+    settings.HUB_INTENT_LEASE_SECONDS = 5
+    sandbox_server.configure(
+        throttle={"per_second": 500.0},
+        oauth={"tokens_per_minute": 1000},
+        faults={"hang_seconds": 1.3, "slow_seconds": 1.3, "retry_after_seconds": 0},
+    )
+    from hub.athena import _process_client
+
+    _process_client.cache_clear()
+    return Sandbox(sandbox_server)

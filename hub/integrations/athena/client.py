@@ -45,6 +45,7 @@ from hub.integrations.athena.types import (
     AthenaAppointmentType,
     AthenaDepartment,
     AthenaInsurance,
+    AthenaInsurancePackage,
     AthenaPatient,
     AthenaProvider,
     AthenaReason,
@@ -307,7 +308,8 @@ class AthenaClient:
             )
         body = _safe_json(response)
         if status == 429:
-            retry_after = _retry_after(response) or 1.0
+            retry_after = _retry_after(response)
+            retry_after = 1.0 if retry_after is None else retry_after
             self.rate_limiter.pause(retry_after)
             record("transient", "rate limited")
             raise AthenaTransientError(f"athena {method} {route} rate limited", retry_after=retry_after, **common)
@@ -431,6 +433,13 @@ class AthenaClient:
             route, "patientappointmentreasons", path=self._practice_path("/patientappointmentreasons"), params=params
         )
         return [AthenaReason.from_api(row) for row in rows]
+
+    def list_insurance_packages(self, *, name: str = "") -> list[AthenaInsurancePackage]:
+        """GET /insurancepackages (optionally those whose plan or payer name contains `name`)."""
+        route = "/v1/{practiceid}/insurancepackages"
+        params = {"name": name} if name else None
+        rows = self._paginate(route, "insurancepackages", path=self._practice_path("/insurancepackages"), params=params)
+        return [AthenaInsurancePackage.from_api(row) for row in rows]
 
     # --- patients ----------------------------------------------------------------------------------
 

@@ -130,6 +130,25 @@ class AthenaReason:
 
 
 @dataclass(frozen=True)
+class AthenaInsurancePackage:
+    insurance_package_id: str
+    name: str
+    payer_name: str = ""
+    payer_id: str = ""
+    insurance_type: str = ""
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> AthenaInsurancePackage:
+        return cls(
+            insurance_package_id=to_str(data.get("insurancepackageid")),
+            name=to_str(data.get("name") or data.get("insuranceplanname")),
+            payer_name=to_str(data.get("payername") or data.get("ircname")),
+            payer_id=to_str(data.get("payerid")),
+            insurance_type=to_str(data.get("insurancetype")),
+        )
+
+
+@dataclass(frozen=True)
 class AthenaPatient:
     patient_id: str
     first_name: str = ""
