@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import Q
 
 from hub.fields import EncryptedTextField
+from hub.staff_models import Alert, AuditCheckpoint  # noqa: F401  (staff UI models live in their own module)
 
 
 class Practice(models.Model):

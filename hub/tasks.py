@@ -1,0 +1,23 @@
+"""Scheduled django-q2 tasks of the hub core (created as Schedule rows by migration 0003)."""
+
+from __future__ import annotations
+
+from hub import context
+
+
+def purge_expired_task(correlation_id: str | None = None) -> dict[str, object]:
+    """Daily retention purge of payloads and audit rows."""
+    from hub.retention import purge_expired
+
+    with context.bind(correlation_id=context.clean_correlation_id(correlation_id)):
+        report = purge_expired()
+    return {"payloads": report.payloads, "audit_rows": report.audit_rows}
+
+
+def alerts_evaluate_task(correlation_id: str | None = None) -> dict[str, object]:
+    """Evaluate every alert condition; email openings and clearings."""
+    from hub.alerts import alerts_evaluate
+
+    with context.bind(correlation_id=context.clean_correlation_id(correlation_id)):
+        result = alerts_evaluate()
+    return {"opened": len(result.opened), "cleared": len(result.cleared), "failed": result.failed_conditions}
