@@ -73,7 +73,14 @@ class PatientInsuranceInline(admin.TabularInline):
     model = PatientInsurance
     extra = 0
     fields = ("sequence_number", "payer_name", "member_id", "group_number", "eligibility_status", "is_cancelled")
-    readonly_fields = ("sequence_number", "payer_name", "member_id", "group_number", "eligibility_status", "is_cancelled")
+    readonly_fields = (
+        "sequence_number",
+        "payer_name",
+        "member_id",
+        "group_number",
+        "eligibility_status",
+        "is_cancelled",
+    )
     can_delete = False
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import heapq
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -413,6 +414,9 @@ def detail_view(request: HttpRequest, sequence: int, site_context: dict[str, Any
             "row": row,
             "values": values,
             "department_name": _department_names().get(row.department_id_ref, ""),
+            "detail_json": json.dumps(row.detail, sort_keys=True),
+            "has_previous": AuditEvent.objects.filter(sequence=row.sequence - 1).exists(),
+            "has_next": AuditEvent.objects.filter(sequence=row.sequence + 1).exists(),
         },
     )
 
@@ -429,8 +433,6 @@ def _csv_cell(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC).isoformat()
     if isinstance(value, dict):
-        import json
-
         return json.dumps(value, sort_keys=True)
     # Spreadsheet apps run cells starting with these as formulas; quote them as text.
     if isinstance(value, str) and value.startswith(_FORMULA_START):

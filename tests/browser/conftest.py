@@ -1,0 +1,80 @@
+"""Headless Chromium (Debian's package, never a downloaded browser) against a live hub server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop running in this thread while it is open, and
+    # Django then refuses ORM calls from the thread (test set-up, the database flush). Those calls
+    # are ordinary blocking ones, so the guard is relaxed for exactly as long as the browser lives.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def screenshot_dir() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
+
+
+@pytest.fixture
+def live_hub(browser: Any, live_server: Any, transactional_db: None) -> Iterator[Any]:
+    """The live server over a transactional database, with the audit chain's own rows in place.
+
+    Between transactional tests the database is flushed. The flush re-runs post_migrate
+    (content types, permissions, role groups, schedules) but not the data migration that made
+    the audit chain head and the service user, so they are put back here. The flush itself
+    must empty the append-only audit table: that is allowed just before it, the way the
+    retention purge is allowed to delete.
+    """
+    from django.contrib.auth import get_user_model
+
+    from hub.models import AuditChainHead
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE hub_auditevent ENABLE TRIGGER USER")
+    AuditChainHead.objects.get_or_create(pk=1, defaults={"last_sequence": 0, "last_hash": "0" * 64})
+    get_user_model().objects.get_or_create(username="hub-service", defaults={"password": "!", "is_active": False})
+    yield live_server
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The flush TRUNCATEs, which the append-only trigger refuses.
+            cursor.execute("ALTER TABLE hub_auditevent DISABLE TRIGGER USER")
+        else:
+            cursor.execute("UPDATE hub_auditchainhead SET purge_below_sequence = %s WHERE id = 1", [2**62])
