@@ -164,7 +164,9 @@ def _rows(batch_size: int) -> Iterator[dict[str, Any]]:
     last = 0
     fields = ("id", "prev_hash", "row_hash", *HASHED_FIELDS)
     while True:
-        batch = list(AuditEvent.objects.filter(sequence__gt=last).order_by("sequence").values(*fields)[:batch_size])
+        batch = list(
+            AuditEvent.objects.filter(sequence__gt=last).order_by("sequence").values(*fields)[:batch_size]
+        )
         if not batch:
             return
         yield from batch
