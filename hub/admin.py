@@ -40,6 +40,13 @@ class LocationScopedAdmin(admin.ModelAdmin):
         return super().get_queryset(request).for_user(request.user)  # type: ignore[attr-defined]
 
 
+class UserLocationFilter(admin.RelatedFieldListFilter):
+    """The location filter offers only the user's own locations (others are not theirs to see)."""
+
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[Any, str]]:
+        return [(department.pk, str(department)) for department in Department.objects.for_user(request.user)]
+
+
 @admin.register(Practice)
 class PracticeAdmin(admin.ModelAdmin):
     list_display = ["name", "athena_practice_id"]
@@ -89,7 +96,7 @@ class PatientAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
     change_form_template = "hub/patient_change_form.html"
     list_display = ["id", "last_name", "first_name", "dob", "department", "athena_patient_id", "status"]
     list_select_related = ["department"]
-    list_filter = ["department", "status"]
+    list_filter = [("department", UserLocationFilter), "status"]
     search_fields = ["last_name", "first_name", "athena_patient_id", "portal_patient_id"]
     raw_id_fields = ["practice"]
     inlines = [PatientInsuranceInline]
@@ -107,7 +114,7 @@ class PatientInsuranceAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
 class AppointmentAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
     list_display = ["athena_appointment_id", "date", "start_time", "department", "provider", "status"]
     list_select_related = ["department", "provider"]
-    list_filter = ["status", "department"]
+    list_filter = ["status", ("department", UserLocationFilter)]
     date_hierarchy = "date"
     raw_id_fields = ["patient", "practice"]
     search_fields = ["athena_appointment_id"]

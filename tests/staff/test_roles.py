@@ -12,7 +12,7 @@ from django.test import Client
 from hub.audit import audit_record
 from hub.models import AuditEvent, Department, Patient
 from hub.roles import COMPLIANCE
-from tests.factories import make_appointment, make_patient, make_staff
+from tests.factories import make_appointment, make_insurance, make_patient, make_staff
 from tests.staff.conftest import sign_in
 
 ROLES = ["front_desk", "compliance", "integration_admin", "superuser"]
@@ -152,10 +152,24 @@ def test_front_desk_sees_only_their_locations_rows(client: Client, world: Any, c
     assert "999111" not in client.get("/admin/hub/appointment/").content.decode()
     departments = client.get("/admin/hub/department/").content.decode()
     assert "Northside Clinic" in departments and "Harbor Clinic" not in departments
-    # Guessing another location's id leads nowhere.
-    response = client.get(f"/admin/hub/patient/{other.pk}/change/")
-    assert response.status_code == 302
-    assert "Elsewhereson" not in client.get(response["Location"]).content.decode()
+    # Not even as a filter choice.
+    assert (
+        "Harbor Clinic" not in patients
+        and "Harbor Clinic" not in client.get("/admin/hub/appointment/").content.decode()
+    )
+    # Guessing another location's ids leads nowhere.
+    elsewhere_appointment = other.appointments.get()
+    elsewhere_insurance = make_insurance(other, member_id="ELSEWHERE123")
+    for url in (
+        f"/admin/hub/patient/{other.pk}/change/",
+        f"/admin/hub/appointment/{elsewhere_appointment.pk}/change/",
+        f"/admin/hub/patientinsurance/{elsewhere_insurance.pk}/change/",
+    ):
+        response = client.get(url)
+        assert response.status_code == 302, url
+        landing = client.get(response["Location"]).content.decode()
+        assert "Elsewhereson" not in landing and "ELSEWHERE123" not in landing
+    assert "ELSEWHERE123" not in client.get("/admin/hub/patientinsurance/").content.decode()
 
 
 @pytest.mark.django_db
