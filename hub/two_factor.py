@@ -136,6 +136,12 @@ def _count_failure(request: HttpRequest, *, step: str) -> HttpResponse | None:
     return None
 
 
+def _complete_sign_in(request: HttpRequest, device: TOTPDevice) -> None:
+    # A new session key once both factors are in: a key seen before this point is worthless.
+    request.session.cycle_key()
+    otp_login(request, device)
+
+
 def _wait_hint(refusal: dict[str, Any] | None) -> str:
     """How long django-otp's throttle (doubling after each wrong code) still refuses codes."""
     from django.utils import timezone
@@ -168,7 +174,7 @@ def verify_view(request: HttpRequest, site_context: dict[str, Any]) -> HttpRespo
     if request.method == "POST" and form.is_valid():
         allowed, refusal = device.verify_is_allowed()
         if allowed and device.verify_token(form.cleaned_data["code"]):
-            otp_login(request, device)
+            _complete_sign_in(request, device)
             auth_event_record(action=TWO_FACTOR_VERIFY, actor=user_actor(request.user), request=request)
             return HttpResponseRedirect(_next_url(request))
         locked = _count_failure(request, step="verify")
@@ -217,7 +223,7 @@ def enrol_view(request: HttpRequest, site_context: dict[str, Any]) -> HttpRespon
             device.confirmed = True
             device.save(update_fields=["confirmed"])
             request.session.pop(ENROL_DEVICE_SESSION_KEY, None)
-            otp_login(request, device)
+            _complete_sign_in(request, device)
             auth_event_record(
                 action=TWO_FACTOR_ENROL, actor=user_actor(request.user), request=request, detail={"device": "totp"}
             )

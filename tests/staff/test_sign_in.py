@@ -77,8 +77,10 @@ def test_a_user_with_an_authenticator_must_enter_its_code(client: Client, front_
     # django-otp throttles right after a wrong code; the page says how long to wait.
     throttled = client.post("/admin/2fa/", {"code": current_totp_code(device)})
     assert b"Wait 1 second" in throttled.content
+    half_signed_in_key = client.session.session_key
     ok = client.post("/admin/2fa/", {"code": fresh_code(device)})
     assert ok.status_code == 302 and ok["Location"] == "/admin/"
+    assert client.session.session_key != half_signed_in_key
     assert client.get("/admin/").status_code == 200
     assert actions(front_desk)[:4] == ["sign-in", "2fa-failed", "2fa-failed", "2fa-verify"]
 
