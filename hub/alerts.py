@@ -22,8 +22,9 @@ Summaries must hold counts, ids and codes only: they are emailed and shown in a 
 
 Built-in conditions and what they rely on:
 
-- `audit-chain-break`: the hash chain (incremental walk each run, a full walk every
-  `HUB_AUDIT_FULL_VERIFY_HOURS`, which also writes a `verify` audit row).
+- `audit-chain-break`: the hash chain (`hub.audit_chain.checkpoint_advance`: new rows each run,
+  a full walk every `HUB_AUDIT_FULL_VERIFY_HOURS` carried a time budget per run, each completed
+  walk or newly found break writing a `verify` audit row).
 - `webhook-signature-failures`: audit rows with action `webhook`, direction `inbound` and an
   outcome other than 0 (inbound webhook handlers must record rejected signatures that way) —
   at least `HUB_ALERT_WEBHOOK_FAILURE_THRESHOLD` in `HUB_ALERT_WEBHOOK_FAILURE_MINUTES`.
@@ -52,8 +53,8 @@ from django.utils import timezone
 
 from hub import context
 from hub.audit import audit_record
-from hub.audit_chain import chain_head, chain_verify
-from hub.models import Alert, AuditCheckpoint, AuditEvent, Department
+from hub.audit_chain import checkpoint_advance
+from hub.models import Alert, AuditEvent, Department
 from hub.roles import COMPLIANCE, FRONT_DESK, INTEGRATION_ADMIN
 from hub.staff_access import location_ids, user_roles
 
@@ -276,42 +277,8 @@ def visible_open_alerts(user: Any) -> QuerySet[Alert]:
 # --- Built-in condition: audit chain ---------------------------------------------------------------
 
 
-def chain_checkpoint_run(*, now: dt.datetime | None = None, full: bool | None = None) -> AuditCheckpoint:
-    """Advance the verification checkpoint (full walk when due), recording any break on it."""
-    from hub.audit_browser import verify_record
-
-    now = now or timezone.now()
-    checkpoint, _ = AuditCheckpoint.objects.get_or_create(pk=1)
-    if full is None:
-        due = dt.timedelta(hours=settings.HUB_AUDIT_FULL_VERIFY_HOURS)
-        full = (
-            checkpoint.last_full_at is None
-            or now - checkpoint.last_full_at >= due
-            or checkpoint.broken_sequence is not None
-        )
-    head = chain_head()
-    if full:
-        report = chain_verify()
-        checkpoint.last_full_at = now
-        verify_record(report, actor=SCHEDULER_ACTOR)
-    else:
-        report = chain_verify(after_sequence=checkpoint.verified_sequence, after_hash=checkpoint.verified_hash)
-    checkpoint.rows_checked = report.rows_checked
-    checkpoint.last_run_at = now
-    if report.first_break is None:
-        checkpoint.broken_sequence = None
-        checkpoint.broken_reason = ""
-        # The head read before the walk is covered by it; rows appended since are checked next run.
-        checkpoint.verified_sequence, checkpoint.verified_hash = head
-    else:
-        checkpoint.broken_sequence = report.first_break.sequence
-        checkpoint.broken_reason = report.first_break.reason[:200]
-    checkpoint.save()
-    return checkpoint
-
-
 def check_audit_chain(now: dt.datetime) -> list[Finding]:
-    checkpoint = chain_checkpoint_run(now=now)
+    checkpoint = checkpoint_advance(now=now)
     if checkpoint.broken_sequence is None:
         return []
     return [Finding(summary=f"First broken row #{checkpoint.broken_sequence}: {checkpoint.broken_reason}")]

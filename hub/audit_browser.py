@@ -25,6 +25,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -36,9 +38,10 @@ from django.utils import timezone
 
 from hub import context
 from hub.access_log import phi_view_record
-from hub.audit import ChainReport, audit_record
-from hub.audit_chain import chain_verify
-from hub.models import AuditEvent, Department
+from hub.audit import audit_record
+from hub.audit_chain import chain_verify, full_walk_request, kept_rows, verify_record
+from hub.models import AuditCheckpoint, AuditEvent, Department
+from hub.queue import enqueue
 from hub.staff_access import location_ids
 
 PAGE_SIZE = 50
@@ -463,42 +466,31 @@ def export_view(request: HttpRequest) -> HttpResponseBase:
     return response
 
 
-def verify_record(report: ChainReport, *, actor: context.Actor, route: str = "", method: str = "") -> AuditEvent:
-    """Write the audit row of one chain verification (outcome 12 when the chain is broken)."""
-    broken = report.first_break
-    return audit_record(
-        system=AuditEvent.System.HUB,
-        direction=AuditEvent.Direction.INTERNAL,
-        action=VERIFY,
-        actor=actor,
-        method=method,
-        route=route,
-        object_type="auditevent",
-        object_id=broken.sequence if broken else None,
-        outcome=AuditEvent.Outcome.MAJOR_FAILURE if broken else AuditEvent.Outcome.SUCCESS,
-        outcome_detail=broken.reason if broken else "",
-        detail={
-            "rows_checked": report.rows_checked,
-            "first_break_sequence": broken.sequence if broken else None,
-        },
-    )
-
-
 def last_verification() -> AuditEvent | None:
     return AuditEvent.objects.filter(action=VERIFY, object_type="auditevent").order_by("-sequence").first()
 
 
 def verify_view(request: HttpRequest, site_context: dict[str, Any]) -> HttpResponse:
-    """Show the last verification; POST walks the whole chain now (permission `hub.verify_auditevent`)."""
+    """Show the last verification; POST verifies the whole chain (permission `hub.verify_auditevent`).
+
+    A chain small enough is walked within the request; a bigger one is handed to the queue,
+    which walks it a time budget at a time and records the result under the requester's name.
+    """
     _require(request, "hub.verify_auditevent")
     if request.method == "POST":
-        report = chain_verify()
         match = getattr(request, "resolver_match", None)
-        verify_record(
-            report, actor=_user_actor(request), route=match.route if match else "", method=request.method or ""
-        )
+        if kept_rows() <= settings.HUB_AUDIT_VERIFY_INLINE_MAX_ROWS:
+            report = chain_verify()
+            verify_record(
+                report, actor=_user_actor(request), route=match.route if match else "", method=request.method or ""
+            )
+        else:
+            full_walk_request(user_actor=_user_actor(request))
+            enqueue("hub.tasks.audit_chain_walk_task")
+            messages.info(request, "The full check has started on the task queue; its result will appear here.")
         return HttpResponseRedirect(reverse("admin:hub_audit_verify"))
     latest = last_verification()
+    checkpoint = AuditCheckpoint.objects.filter(pk=1).first()
     return TemplateResponse(
         request,
         "hub/audit_verify.html",
@@ -508,6 +500,9 @@ def verify_view(request: HttpRequest, site_context: dict[str, Any]) -> HttpRespo
             "latest": latest,
             "latest_ok": latest is not None and latest.outcome == AuditEvent.Outcome.SUCCESS,
             "head": _chain_head(),
+            "checkpoint": checkpoint,
+            "walk_pending": checkpoint is not None
+            and (checkpoint.full_walk_sequence is not None or bool(checkpoint.full_walk_requested_by)),
         },
     )
 

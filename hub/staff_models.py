@@ -59,6 +59,11 @@ class AuditCheckpoint(models.Model):
     broken_reason = models.CharField(max_length=200, blank=True)
     last_run_at = models.DateTimeField(null=True, blank=True)
     last_full_at = models.DateTimeField(null=True, blank=True)
+    # A full walk in progress (it runs a time budget per scheduled check): where it got to.
+    full_walk_sequence = models.BigIntegerField(null=True, blank=True)
+    full_walk_hash = models.CharField(max_length=64, blank=True)
+    full_walk_rows = models.BigIntegerField(default=0)
+    full_walk_requested_by = models.CharField(max_length=200, blank=True, help_text="user id:username")
 
     def __str__(self) -> str:
         return f"Audit chain verified to #{self.verified_sequence}"

@@ -21,6 +21,10 @@ class Migration(migrations.Migration):
                 ('broken_reason', models.CharField(blank=True, max_length=200)),
                 ('last_run_at', models.DateTimeField(blank=True, null=True)),
                 ('last_full_at', models.DateTimeField(blank=True, null=True)),
+                ('full_walk_sequence', models.BigIntegerField(blank=True, null=True)),
+                ('full_walk_hash', models.CharField(blank=True, max_length=64)),
+                ('full_walk_rows', models.BigIntegerField(default=0)),
+                ('full_walk_requested_by', models.CharField(blank=True, help_text='user id:username', max_length=200)),
             ],
         ),
         migrations.CreateModel(

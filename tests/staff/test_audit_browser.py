@@ -241,3 +241,52 @@ def test_the_trail_refuses_edits_without_superuser_powers() -> None:
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("UPDATE hub_auditevent SET action = 'x' WHERE sequence = %s", [row.sequence])
     assert AuditEvent.objects.get(pk=row.pk).action == "call"
+
+
+@pytest.mark.django_db
+def test_the_scheduled_full_walk_resumes_across_runs_and_records_once(monkeypatch: Any) -> None:
+    from hub.audit_chain import checkpoint_advance
+
+    rows = [record() for _ in range(7)]
+    monkeypatch.setattr(audit_chain, "BATCH", 2)
+    runs = 0
+    while True:
+        runs += 1
+        checkpoint = checkpoint_advance(budget_seconds=0)  # one batch per run
+        if checkpoint.full_walk_sequence is None:
+            break
+        assert checkpoint.full_walk_sequence < rows[-1].sequence
+    assert runs == 4 and checkpoint.broken_sequence is None
+    assert checkpoint.verified_sequence == rows[-1].sequence
+    [verified] = AuditEvent.objects.filter(action="verify")
+    assert verified.detail["rows_checked"] == 7 and verified.actor_type == "task"
+    # New rows are checked on every run; a full walk is not due again for a day.
+    drop_append_only_triggers()
+    later = record()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE hub_auditevent SET action = 'x' WHERE sequence = %s", [later.sequence])
+    assert checkpoint_advance(budget_seconds=0).broken_sequence == later.sequence
+    assert AuditEvent.objects.filter(action="verify", outcome="12").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_big_chain_is_verified_on_the_queue_in_the_requesters_name(
+    client: Client, compliance: Any, settings: Any
+) -> None:
+    from django_q.models import OrmQ
+
+    from hub.tasks import audit_chain_walk_task
+
+    settings.HUB_AUDIT_VERIFY_INLINE_MAX_ROWS = 3
+    for _ in range(5):
+        record()
+    sign_in(client, compliance)
+    client.post("/admin/audit/verify/")
+    assert OrmQ.objects.count() == 1  # handed to the queue, not walked in the request
+    assert not AuditEvent.objects.filter(action="verify").exists()
+    assert "A full check is running" in client.get("/admin/audit/verify/").content.decode()
+    assert audit_chain_walk_task()["done"]
+    verified = AuditEvent.objects.get(action="verify")
+    assert (verified.actor_type, verified.actor_label, verified.outcome) == ("user", "auditor", "0")
+    page = client.get("/admin/audit/verify/").content.decode()
+    assert "Chain intact" in page and "A full check is running" not in page

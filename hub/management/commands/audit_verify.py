@@ -7,8 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from hub import context
-from hub.audit_browser import verify_record
-from hub.audit_chain import chain_verify
+from hub.audit_chain import chain_verify, verify_record
 
 CLI_ACTOR = context.Actor(type="system", id="cli", label="manage.py audit_verify")
 
