@@ -43,7 +43,7 @@ class LocationScopedAdmin(admin.ModelAdmin):
 class UserLocationFilter(admin.RelatedFieldListFilter):
     """The location filter offers only the user's own locations (others are not theirs to see)."""
 
-    def field_choices(self, field: Any, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, Any]]:
         return [(str(department.pk), str(department)) for department in Department.objects.for_user(request.user)]
 
 
