@@ -39,6 +39,7 @@ class HubAdminSite(admin.AdminSite):
     site_title = "Integration Hub"
     index_title = "Today at your locations"
     index_template = "hub/home.html"
+    site_url = None  # the hub has no public site to "view"
     enable_nav_sidebar = True
 
     # --- who may use the site ------------------------------------------------------------------

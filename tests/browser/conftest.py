@@ -52,6 +52,12 @@ def screenshot_dir() -> Path:
     return SCREENSHOTS
 
 
+@pytest.fixture(autouse=True)
+def second_factor_required(settings: Any) -> None:
+    """The walkthroughs go through the production sign-in, whatever the test settings default to."""
+    settings.HUB_REQUIRE_2FA = True
+
+
 @pytest.fixture
 def live_hub(browser: Any, live_server: Any, transactional_db: None) -> Iterator[Any]:
     """The live server over a transactional database, with the audit chain's own rows in place.

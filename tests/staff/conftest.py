@@ -26,6 +26,12 @@ def sign_in(client: Client, user: Any) -> Client:
     return client
 
 
+@pytest.fixture(autouse=True)
+def second_factor_required(settings: Any) -> None:
+    """These tests describe the production sign-in, whatever the test settings default to."""
+    settings.HUB_REQUIRE_2FA = True
+
+
 @pytest.fixture
 def clinic_a(db: Any) -> Any:
     return make_department(name="Northside Clinic", timezone="America/New_York")
