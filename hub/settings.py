@@ -323,6 +323,8 @@ INSTALLED_APPS = ["hub.admin_apps.HubAdminConfig" if app == "django.contrib.admi
 # Audits sign-ins whose session ran out while idle (Django drops the session silently).
 MIDDLEWARE = [*MIDDLEWARE, "hub.auth_audit.IdleSessionAuditMiddleware"]
 AXES_LOCKOUT_TEMPLATE = "hub/locked_out.html"
+# axes keeps the form data of failed attempts; a wrong second-factor code counts as one.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "code", "csrfmiddlewaretoken"]
 OTP_TOTP_ISSUER = env_str("HUB_TOTP_ISSUER", "Integration Hub")
 # Empty: /metrics answers only callers on the loopback interface; set a token to scrape from elsewhere.
 HUB_METRICS_TOKEN = env_str("HUB_METRICS_TOKEN", "")

@@ -8,6 +8,7 @@ from io import StringIO
 from typing import Any
 
 import pytest
+from axes.models import AccessAttempt
 from django.contrib.sessions.models import Session
 from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
@@ -96,6 +97,9 @@ def test_codes_and_passwords_never_reach_the_audit_trail(client: Client, front_d
     dump = str(list(AuditEvent.objects.values()))
     assert "Wrong-Horse-Battery-42" not in dump and PASSWORD not in dump
     assert "987654" not in dump and code not in dump
+    # Nor the lockout bookkeeping, which keeps the form data of failed attempts.
+    attempts = str(list(AccessAttempt.objects.values("get_data", "post_data")))
+    assert "987654" not in attempts and "Wrong-Horse-Battery-42" not in attempts
 
 
 @pytest.mark.django_db
