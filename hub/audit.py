@@ -1,6 +1,7 @@
 """The audit trail: one hash-chained row per outside call and per staff view of PHI.
 
-`audit_record` appends a row; `audit_verify` walks the chain and names the first broken row.
+`audit_record` appends a row; `hub.audit_chain.chain_verify` walks the chain and names the first
+broken row.
 Rows carry ids, route templates and outcomes, never PHI values. External calls are recorded
 outside any business transaction (the call happened even if the caller's work rolls back).
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,39 +158,3 @@ class ChainReport:
     @property
     def ok(self) -> bool:
         return self.first_break is None
-
-
-def _rows(batch_size: int) -> Iterator[dict[str, Any]]:
-    last = 0
-    fields = ("id", "prev_hash", "row_hash", *HASHED_FIELDS)
-    while True:
-        batch = list(AuditEvent.objects.filter(sequence__gt=last).order_by("sequence").values(*fields)[:batch_size])
-        if not batch:
-            return
-        yield from batch
-        last = batch[-1]["sequence"]
-
-
-def audit_verify(*, batch_size: int = 5000) -> ChainReport:
-    """Walk the chain in order; report the first row whose hash, link or sequence is wrong."""
-    expected_prev: str | None = None
-    expected_sequence: int | None = None
-    checked = 0
-    for row in _rows(batch_size):
-        checked += 1
-        sequence = row["sequence"]
-        if expected_sequence is not None and sequence != expected_sequence:
-            return ChainReport(checked, ChainBreak(expected_sequence, "row missing (sequence gap)"))
-        # The oldest kept row may follow purged ones; its own link is trusted as the anchor.
-        if expected_prev is not None and row["prev_hash"] != expected_prev:
-            return ChainReport(checked, ChainBreak(sequence, "link to the previous row does not match"))
-        if row_hash(row["prev_hash"], row) != row["row_hash"]:
-            return ChainReport(checked, ChainBreak(sequence, "row content does not match its hash"))
-        expected_prev = row["row_hash"]
-        expected_sequence = sequence + 1
-    head = AuditChainHead.objects.filter(pk=1).first()
-    if head is not None and expected_sequence is not None and head.last_sequence != expected_sequence - 1:
-        return ChainReport(checked, ChainBreak(expected_sequence, "rows missing at the end of the chain"))
-    if head is not None and expected_prev is not None and head.last_hash != expected_prev:
-        return ChainReport(checked, ChainBreak(expected_sequence or 0, "chain head does not match the last row"))
-    return ChainReport(checked, None)

@@ -321,3 +321,39 @@ LOGGING: dict[str, Any] = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# --- Staff UI: admin site, sign-in, audit browser, retention, alerts, metrics ------------------
+# The staff admin is `hub.admin_apps.HubAdminConfig` (Django's admin with a second factor, the
+# front-desk home page and the audit browser), so every app's `@admin.register` lands on it.
+
+INSTALLED_APPS = ["hub.admin_apps.HubAdminConfig" if app == "django.contrib.admin" else app for app in INSTALLED_APPS]
+# Audits sign-ins whose session ran out while idle (Django drops the session silently).
+MIDDLEWARE = [*MIDDLEWARE, "hub.auth_audit.IdleSessionAuditMiddleware"]
+AXES_LOCKOUT_TEMPLATE = "hub/locked_out.html"
+# axes keeps the form data of failed attempts; a wrong second-factor code counts as one.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "code", "csrfmiddlewaretoken"]
+OTP_TOTP_ISSUER = env_str("HUB_TOTP_ISSUER", "Integration Hub")
+# Empty: /metrics answers only callers on the loopback interface; set a token to scrape from elsewhere.
+HUB_METRICS_TOKEN = env_str("HUB_METRICS_TOKEN", "")
+# How often the scheduled purge and alert evaluation run (django-q2 schedules, minutes).
+HUB_ALERT_EVALUATE_MINUTES = env_int("HUB_ALERT_EVALUATE_MINUTES", 5)
+# An alert closes only after its condition has been absent this long, so a flapping condition
+# does not send an open/clear pair every few minutes.
+HUB_ALERT_CLEAR_AFTER_MINUTES = env_int("HUB_ALERT_CLEAR_AFTER_MINUTES", 10)
+HUB_ALERT_WEBHOOK_FAILURE_MINUTES = env_int("HUB_ALERT_WEBHOOK_FAILURE_MINUTES", 15)
+HUB_ALERT_WEBHOOK_FAILURE_THRESHOLD = env_int("HUB_ALERT_WEBHOOK_FAILURE_THRESHOLD", 5)
+# A live location (one that has sent events before) with no inbound event for this long, during
+# its opening hours in its own time zone, opens an alert.
+HUB_ALERT_SILENT_LOCATION_MINUTES = env_int("HUB_ALERT_SILENT_LOCATION_MINUTES", 120)
+HUB_ALERT_OPENING_HOURS = env_str("HUB_ALERT_OPENING_HOURS", "8-18")
+HUB_ALERT_OPENING_WEEKDAYS = env_str("HUB_ALERT_OPENING_WEEKDAYS", "0-4")
+# athena quota: alert when the remaining share of a reported quota falls below this.
+HUB_ALERT_QUOTA_REMAINING_RATIO = env_float("HUB_ALERT_QUOTA_REMAINING_RATIO", 0.1)
+# A full walk of the audit chain runs this often; in between only new rows are checked. A walk
+# (~37 s per million rows on SQLite) advances at most this many seconds per scheduled run, and a
+# "verify now" from the browser runs inside the request only up to this many rows.
+HUB_AUDIT_FULL_VERIFY_HOURS = env_int("HUB_AUDIT_FULL_VERIFY_HOURS", 24)
+HUB_AUDIT_VERIFY_BUDGET_SECONDS = env_float("HUB_AUDIT_VERIFY_BUDGET_SECONDS", 60.0)
+HUB_AUDIT_VERIFY_INLINE_MAX_ROWS = env_int("HUB_AUDIT_VERIFY_INLINE_MAX_ROWS", 200_000)
+# The device admin must never show another user's TOTP secret or QR code.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True

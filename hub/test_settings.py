@@ -1,4 +1,4 @@
-"""Settings for the test run: the same settings, faster hashing, no second factor by default."""
+"""Settings for the test run: the same settings with faster password hashing and a throwaway var/."""
 
 import os
 import tempfile
