@@ -31,6 +31,15 @@ class WriteIntentQuerySet(models.QuerySet):
 
         return self.filter(department__in=Department.objects.for_user(user))
 
+    def unblocked(self) -> WriteIntentQuerySet:
+        """Intents no earlier open intent of the same patient is holding back."""
+        earlier_open = WriteIntent.objects.filter(
+            patient_id=models.OuterRef("patient_id"),
+            pk__lt=models.OuterRef("pk"),
+            state__in=WriteIntent.OPEN_STATES,
+        )
+        return self.exclude(models.Exists(earlier_open))
+
     def due(self, *, now: object) -> WriteIntentQuerySet:
         """Intents a worker may claim now, respecting per-patient order.
 
@@ -39,16 +48,11 @@ class WriteIntentQuerySet(models.QuerySet):
         earlier intent of the same patient is not final, so one patient's writes stay in order and
         a parked patient holds back only its own queue.
         """
-        earlier_open = WriteIntent.objects.filter(
-            patient_id=models.OuterRef("patient_id"),
-            pk__lt=models.OuterRef("pk"),
-            state__in=WriteIntent.OPEN_STATES,
-        )
         waiting = models.Q(state__in=[WriteIntent.State.PENDING, WriteIntent.State.AMBIGUOUS], next_attempt_at__lte=now)
         abandoned = models.Q(
             state__in=[WriteIntent.State.IN_FLIGHT, WriteIntent.State.RECONCILING], lease_until__lt=now
         )
-        return self.filter(waiting | abandoned).exclude(models.Exists(earlier_open)).order_by("next_attempt_at", "pk")
+        return self.filter(waiting | abandoned).unblocked().order_by("next_attempt_at", "pk")
 
 
 class WriteIntent(models.Model):

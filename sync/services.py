@@ -275,7 +275,8 @@ def intents_run_due(*, client: AthenaClient, budget_seconds: float = 50.0, batch
         ids = list(WriteIntent.objects.due(now=now).values_list("pk", flat=True)[:batch])
         if not ids:
             upcoming = (
-                WriteIntent.objects.filter(state__in=[State.PENDING, State.AMBIGUOUS])
+                WriteIntent.objects.filter(state__in=[State.PENDING, State.AMBIGUOUS], next_attempt_at__gt=now)
+                .unblocked()
                 .order_by("next_attempt_at")
                 .values_list("next_attempt_at", flat=True)
                 .first()
