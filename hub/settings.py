@@ -248,6 +248,12 @@ ATHENA_CONNECT_TIMEOUT = env_float("ATHENA_CONNECT_TIMEOUT", 5.0)
 ATHENA_READ_TIMEOUT = env_float("ATHENA_READ_TIMEOUT", 30.0)
 # Requests per second per practice, shared by every worker (athena's real limit is unpublished).
 ATHENA_RATE_LIMIT_PER_SECOND = env_float("ATHENA_RATE_LIMIT_PER_SECOND", 10.0)
+# The write-back ledger: lease on a claimed intent (longer than any athena call), retry backoff
+# base, and the wait before reading athena back after an unknown outcome (default twice the read timeout).
+HUB_INTENT_LEASE_SECONDS = env_float("HUB_INTENT_LEASE_SECONDS", 60.0)
+HUB_INTENT_BACKOFF_SECONDS = env_float("HUB_INTENT_BACKOFF_SECONDS", 2.0)
+HUB_AMBIGUOUS_SETTLE_SECONDS = env_float("HUB_AMBIGUOUS_SETTLE_SECONDS", 2 * ATHENA_READ_TIMEOUT)
+HUB_INTENT_DRAIN_SECONDS = env_float("HUB_INTENT_DRAIN_SECONDS", 50.0)
 ATHENA_WEBHOOK_SECRET = env_str("ATHENA_WEBHOOK_SECRET", "local-athena-webhook-secret")
 ATHENA_WEBHOOK_SECRET_PREVIOUS = env_str("ATHENA_WEBHOOK_SECRET_PREVIOUS", "")
 

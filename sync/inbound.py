@@ -307,6 +307,9 @@ def patient_apply_from_athena(
         patient = Patient.objects.create(
             practice=practice, department=department, athena_patient_id=athena_patient.patient_id, **fields
         )
+        golden_merge(patient=patient, changes=patient_changes(athena_patient, time=occurred_at, event_id=event_id))
+        portal_event_emit(type="patient.created", department=department, patient=patient, source_changed_at=occurred_at)
+        return patient, ["created"], False
     result = golden_merge(patient=patient, changes=patient_changes(athena_patient, time=occurred_at, event_id=event_id))
     conflicts_sync(patient=patient, result=result)
     announce_merge(patient=patient, result=result, event_id=event_id, occurred_at=occurred_at)

@@ -45,12 +45,12 @@ def worker_name() -> str:
 
 
 def lease_seconds() -> float:
-    return float(getattr(settings, "HUB_INTENT_LEASE_SECONDS", 60))
+    return float(settings.HUB_INTENT_LEASE_SECONDS)
 
 
 def backoff_delay(attempts: int, retry_after: float | None = None) -> float:
     """Exponential backoff with full jitter (2 s base, 10 min cap), never sooner than Retry-After."""
-    base = float(getattr(settings, "HUB_INTENT_BACKOFF_SECONDS", 2.0))
+    base = float(settings.HUB_INTENT_BACKOFF_SECONDS)
     cap = 600.0
     delay = random.uniform(0, min(cap, base * (2 ** max(0, attempts - 1))))  # noqa: S311 - jitter
     return max(delay, retry_after or 0.0, base / 4)
@@ -62,8 +62,7 @@ def ambiguous_settle_seconds() -> float:
     A request that timed out on our side may still be running on athena's; reading back too early
     finds nothing and would resend. Twice the read timeout lets any such request land first.
     """
-    configured = getattr(settings, "HUB_AMBIGUOUS_SETTLE_SECONDS", None)
-    return float(configured) if configured is not None else 2 * float(settings.ATHENA_READ_TIMEOUT)
+    return float(settings.HUB_AMBIGUOUS_SETTLE_SECONDS)
 
 
 def intent_transition(

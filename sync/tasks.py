@@ -19,7 +19,7 @@ def service_user() -> object | None:
 
 def run_intents(correlation_id: str = "") -> int:
     """Carry due write intents to athena until none are due soon (a nudge; the rows are the truth)."""
-    budget = float(getattr(settings, "HUB_INTENT_DRAIN_SECONDS", 50))
+    budget = float(settings.HUB_INTENT_DRAIN_SECONDS)
     with (
         context.bind(correlation_id=correlation_id or context.new_correlation_id(), actor=SERVICE_ACTOR),
         set_actor(service_user()),

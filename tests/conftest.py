@@ -66,6 +66,7 @@ def sandbox(sandbox_server: SandboxServer, settings: Any) -> Sandbox:
     settings.ATHENA_RATE_LIMIT_PER_SECOND = 200.0
     settings.HUB_INTENT_BACKOFF_SECONDS = 0.01
     settings.HUB_INTENT_LEASE_SECONDS = 5
+    settings.HUB_AMBIGUOUS_SETTLE_SECONDS = 2.0
     sandbox_server.configure(
         throttle={"per_second": 500.0},
         oauth={"tokens_per_minute": 1000},

@@ -1,0 +1,285 @@
+"""EHR → portal: athena's webhook, the merge, conflicts, signed portal events, the feed safety net."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from typing import Any
+
+import pytest
+from django.test import Client
+from standardwebhooks.webhooks import Webhook
+
+from hub.athena import build_athena_client
+from hub.models import AuditEvent, Patient
+from sync.conflicts import conflict_resolve
+from sync.feeds import feeds_poll
+from sync.inbound import inbound_events_process_due
+from sync.models import Conflict, InboundEvent, PortalEvent, WriteIntent
+from sync.portal_events import portal_events_deliver_due
+from sync.services import intents_run_due
+from tests.api.conftest import make_portal
+from tests.conftest import Sandbox
+from tests.factories import make_department, make_practice
+
+pytestmark = pytest.mark.django_db
+SECRET = "local-athena-webhook-secret"
+PORTAL_SECRET = "whsec_bG9jYWwtcG9ydGFsLXdlYmhvb2stc2VjcmV0LTAx"
+
+
+def bundle(
+    *,
+    event_id: str,
+    patient_id: str = "5001",
+    department: str = "1",
+    timestamp: str = "2026-11-24T15:00:00Z",
+    topic: str = "Patient.update",
+) -> bytes:
+    resource = topic.split(".")[0]
+    focus = f"Patient/a-195900.E-{patient_id}" if resource == "Patient" else f"Appointment/a-195900.{patient_id}"
+    body = {
+        "resourceType": "Bundle",
+        "type": "history",
+        "timestamp": timestamp,
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "SubscriptionStatus",
+                    "type": "event-notification",
+                    "topic": f"https://api.preview.platform.athenahealth.com/fhir/r4/SubscriptionTopic/{topic}",
+                    "notificationEvent": [
+                        {
+                            "id": event_id,
+                            "eventNumber": "1",
+                            "timestamp": timestamp,
+                            "focus": {"reference": focus, "identifier": {"value": patient_id}},
+                            "additionalContext": [{"type": "Organization", "identifier": {"value": department}}],
+                        }
+                    ],
+                }
+            },
+            {"resource": {"resourceType": "AuditEvent", "id": event_id, "type": {"code": topic}}},
+        ],
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def sign(body: bytes, secret: str = SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def post(body: bytes, signature: str | None) -> Any:
+    headers = {"HTTP_X_HUB_SIGNATURE": signature} if signature is not None else {}
+    return Client().post("/webhooks/athena/", body, content_type="application/fhir+json", **headers)
+
+
+@pytest.fixture
+def clinics(sandbox: Sandbox, settings: Any) -> dict[str, Any]:
+    settings.PORTAL_WEBHOOK_URL = f"{sandbox.url}/_portal/webhooks"
+    practice = make_practice()
+    return {
+        "boston": make_department(practice, athena_department_id="1", name="Harbor Family Medicine"),
+        "hartford": make_department(practice, athena_department_id="21", name="Riverside Pediatrics"),
+    }
+
+
+def process() -> None:
+    client = build_athena_client()
+    inbound_events_process_due(client=client, budget_seconds=20)
+    portal_events_deliver_due(budget_seconds=20)
+
+
+def a_patient(department: str = "1") -> Any:
+    return next(build_athena_client().search_patients(department_id=department))
+
+
+# --- the webhook --------------------------------------------------------------------------------
+
+
+def test_a_valid_notification_is_stored_once_and_acknowledged(clinics: dict[str, Any]) -> None:
+    body = bundle(event_id=str(uuid.uuid4()))
+    response = post(body, sign(body))
+    assert response.status_code == 200 and response.json() == {"received": 1}
+    event = InboundEvent.objects.get()
+    assert (event.resource_type, event.resource_id, event.department, event.state) == (
+        "patient",
+        "5001",
+        clinics["boston"],
+        "received",
+    )
+    replay = post(body, sign(body))  # athena delivers at least once
+    assert replay.status_code == 200 and replay.json() == {"received": 0}
+    assert InboundEvent.objects.count() == 1
+
+
+@pytest.mark.parametrize("signature", [None, "sha256=" + "0" * 64, "md5=abc", "not-a-signature"])
+def test_a_bad_signature_is_401_with_an_audit_row_and_nothing_stored(clinics: dict[str, Any], signature: Any) -> None:
+    body = bundle(event_id=str(uuid.uuid4()))
+    response = post(body, signature)
+    assert response.status_code == 401 and response["Content-Type"] == "application/problem+json"
+    assert not InboundEvent.objects.exists()
+    row = AuditEvent.objects.get(system="athena", action="webhook")
+    assert (row.direction, row.status_code, row.outcome) == ("inbound", 401, AuditEvent.Outcome.SERIOUS_FAILURE)
+
+
+def test_a_tampered_body_fails_the_signature(clinics: dict[str, Any]) -> None:
+    body = bundle(event_id=str(uuid.uuid4()))
+    tampered = body.replace(b'"5001"', b'"5002"')
+    assert post(tampered, sign(body)).status_code == 401
+    assert not InboundEvent.objects.exists()
+
+
+def test_both_secrets_work_during_rotation(clinics: dict[str, Any], settings: Any) -> None:
+    settings.ATHENA_WEBHOOK_SECRET = "new-athena-secret"
+    settings.ATHENA_WEBHOOK_SECRET_PREVIOUS = SECRET
+    old, new = bundle(event_id=str(uuid.uuid4())), bundle(event_id=str(uuid.uuid4()))
+    assert post(old, sign(old, SECRET)).status_code == 200
+    assert post(new, sign(new, "new-athena-secret")).status_code == 200
+    settings.ATHENA_WEBHOOK_SECRET_PREVIOUS = ""
+    late = bundle(event_id=str(uuid.uuid4()))
+    assert post(late, sign(late, SECRET)).status_code == 401
+
+
+def test_a_signed_body_that_is_not_a_notification_is_a_400(clinics: dict[str, Any]) -> None:
+    for body in (b"{not json", b'{"resourceType": "Patient"}', b"[]"):
+        assert post(body, sign(body)).status_code == 400
+    assert not InboundEvent.objects.exists()
+
+
+def test_out_of_order_events_end_with_athenas_latest_values(clinics: dict[str, Any], sandbox: Sandbox) -> None:
+    athena_patient = a_patient()
+    sandbox.edit(
+        {"type": "patient.update", "patientid": athena_patient.patient_id, "fields": {"homephone": "6175550101"}}
+    )
+    sandbox.edit(
+        {"type": "patient.update", "patientid": athena_patient.patient_id, "fields": {"homephone": "6175550102"}}
+    )
+    later = bundle(event_id="evt-later", patient_id=athena_patient.patient_id, timestamp="2026-11-24T15:00:02Z")
+    earlier = bundle(event_id="evt-earlier", patient_id=athena_patient.patient_id, timestamp="2026-11-24T15:00:01Z")
+    post(later, sign(later))
+    post(earlier, sign(earlier))
+    process()
+    patient = Patient.objects.get(athena_patient_id=athena_patient.patient_id)
+    assert patient.home_phone == "6175550102"
+    assert set(InboundEvent.objects.values_list("state", flat=True)) <= {"applied", "ignored-duplicate"}
+
+
+def test_an_event_for_a_patient_the_hub_has_never_seen_creates_it(clinics: dict[str, Any]) -> None:
+    athena_patient = a_patient("21")
+    assert not Patient.objects.filter(athena_patient_id=athena_patient.patient_id).exists()
+    body = bundle(event_id=str(uuid.uuid4()), patient_id=athena_patient.patient_id, department="21")
+    post(body, sign(body))
+    process()
+    patient = Patient.objects.get(athena_patient_id=athena_patient.patient_id)
+    assert patient.department == clinics["hartford"] and patient.last_name == athena_patient.last_name
+    assert InboundEvent.objects.get().state == "applied"
+
+
+def test_an_event_for_a_record_athena_no_longer_has_is_parked_for_staff(clinics: dict[str, Any]) -> None:
+    body = bundle(event_id=str(uuid.uuid4()), patient_id="99999999")
+    post(body, sign(body))
+    process()
+    event = InboundEvent.objects.get()
+    assert event.state == "parked" and "no longer" in event.error
+
+
+# --- end to end through the sandbox -------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_front_desk_edit_reaches_the_portal_as_a_signed_event(
+    clinics: dict[str, Any], sandbox: Sandbox, live_server: Any
+) -> None:
+    from django.core.management import call_command
+
+    call_command("athena_import", verbosity=0)
+    sandbox.configure(webhook={"enabled": True, "url": f"{live_server.url}/webhooks/athena/"})
+    athena_patient = a_patient()
+    sandbox.edit(
+        {"type": "patient.update", "patientid": athena_patient.patient_id, "fields": {"mobilephone": "6175550199"}}
+    )
+    deadline = time.monotonic() + 10
+    while not InboundEvent.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process()
+    patient = Patient.objects.get(athena_patient_id=athena_patient.patient_id)
+    assert patient.mobile_phone == "6175550199"
+    deliveries = sandbox.control("GET", "../_portal/webhooks")["deliveries"]
+    assert len(deliveries) == 1 and deliveries[0]["verified"]
+    delivery = deliveries[0]
+    payload = delivery["payload"]
+    assert payload["type"] == "patient.updated"
+    assert payload["data"]["patient_id"] == str(patient.public_id)
+    assert "mobile_phone" in payload["data"]["changed_fields"] and "6175550199" not in json.dumps(payload)
+    # A Standard Webhooks verifier (the library, with the portal's secret) accepts what was delivered.
+    Webhook(PORTAL_SECRET).verify(json.dumps(payload, separators=(",", ":"), sort_keys=True), delivery["headers"])
+    assert PortalEvent.objects.get().state == "delivered"
+
+
+def test_concurrent_legal_name_edits_make_one_conflict_which_staff_resolution_clears_both_ways(
+    clinics: dict[str, Any], sandbox: Sandbox
+) -> None:
+    from django.core.management import call_command
+
+    call_command("athena_import", verbosity=0)
+    portal = make_portal("conflict-portal", locations=["1"])
+    patient = Patient.objects.filter(department__athena_department_id="1").order_by("pk").first()
+    assert patient is not None
+    # The patient fixes their surname on the portal while the front desk types another in athena.
+    assert portal.patch(f"/api/v1/patients/{patient.public_id}", {"last_name": "Portalname"}).status_code == 202
+    sandbox.edit({"type": "patient.update", "patientid": patient.athena_patient_id, "fields": {"lastname": "Desknamé"}})
+    committed = dt.datetime.now(dt.UTC).isoformat()
+    for event_id in ("evt-desk-1", "evt-desk-1"):  # the notification, and athena's redelivery of it
+        body = bundle(event_id=event_id, patient_id=patient.athena_patient_id, timestamp=committed)
+        post(body, sign(body))
+    process()
+    conflict = Conflict.objects.get()
+    assert (conflict.field, conflict.status, conflict.portal_value, conflict.ehr_value) == (
+        "last_name",
+        "open",
+        "Portalname",
+        "Desknamé",
+    )
+    submission = portal.get(f"/api/v1/patients/{patient.public_id}").json()
+    assert submission["last_name"] == "Desknamé"  # the EHR is authoritative for identity while staff decide
+
+    from django.contrib.auth import get_user_model
+
+    staff = get_user_model().objects.create_user("frontdesk.test", password="synthetic-password-1")
+    conflict_resolve(conflict=conflict, choice="portal", reason="patient showed ID at the desk", actor=staff)
+    intents_run_due(client=build_athena_client(), budget_seconds=20)
+    portal_events_deliver_due(budget_seconds=20)
+    conflict.refresh_from_db()
+    patient.refresh_from_db()
+    assert conflict.status == "resolved" and patient.last_name == "Portalname"
+    assert build_athena_client().get_patient(patient.athena_patient_id).last_name == "Portalname"
+    assert WriteIntent.objects.filter(operation="update_patient", state="succeeded", patient=patient).exists()
+    announced = [e for e in PortalEvent.objects.filter(type="patient.updated", patient=patient)]
+    assert announced and "last_name" in announced[-1].data["changed_fields"]
+    assert AuditEvent.objects.filter(action="conflict-resolved", patient_ref=str(patient.pk)).exists()
+    assert Conflict.objects.count() == 1
+
+
+def test_with_webhooks_off_the_feed_poller_still_delivers_every_change(
+    clinics: dict[str, Any], sandbox: Sandbox
+) -> None:
+    client = build_athena_client()
+    feeds_poll(client=client)  # first run subscribes
+    patients = [p for _, p in zip(range(3), client.search_patients(department_id="1"), strict=False)]
+    for n, athena_patient in enumerate(patients):
+        sandbox.edit(
+            {"type": "patient.update", "patientid": athena_patient.patient_id, "fields": {"homephone": f"617555020{n}"}}
+        )
+    stored = feeds_poll(client=client)
+    assert stored == 3
+    assert feeds_poll(client=client) == 0  # athena's feed is read once; nothing comes twice
+    process()
+    for n, athena_patient in enumerate(patients):
+        assert Patient.objects.get(athena_patient_id=athena_patient.patient_id).home_phone == f"617555020{n}"
+    deliveries = sandbox.control("GET", "../_portal/webhooks")["deliveries"]
+    assert len({d["webhook_id"] for d in deliveries if d["verified"]}) == 3
+    assert set(InboundEvent.objects.values_list("source", flat=True)) == {"athena-feed"}
