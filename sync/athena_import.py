@@ -74,6 +74,11 @@ def import_departments(client: AthenaClient, practice: Practice, run: ImportRun)
 
 def import_providers(client: AthenaClient, practice: Practice, run: ImportRun) -> None:
     departments = {d.athena_department_id: d for d in Department.objects.filter(practice=practice)}
+    works_at: dict[str, list[Department]] = {}
+    for athena_department in client.list_departments():
+        for provider_id in athena_department.provider_ids:
+            if athena_department.department_id in departments:
+                works_at.setdefault(provider_id, []).append(departments[athena_department.department_id])
     for provider in client.list_providers():
         row, _ = Provider.objects.update_or_create(
             practice=practice,
@@ -86,7 +91,8 @@ def import_providers(client: AthenaClient, practice: Practice, run: ImportRun) -
                 "specialty": provider.specialty,
             },
         )
-        row.departments.set([departments[d] for d in provider.department_ids if d in departments])
+        listed = [departments[d] for d in provider.department_ids if d in departments]
+        row.departments.set(listed or works_at.get(provider.provider_id, []))
         _count(run, "providers")
 
 

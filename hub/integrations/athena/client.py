@@ -390,7 +390,10 @@ class AthenaClient:
         """GET /departments (all, including those hidden from patients)."""
         route = "/v1/{practiceid}/departments"
         rows = self._paginate(
-            route, "departments", path=self._practice_path("/departments"), params={"showalldepartments": "true"}
+            route,
+            "departments",
+            path=self._practice_path("/departments"),
+            params={"showalldepartments": "true", "providerlist": "true"},
         )
         return [AthenaDepartment.from_api(row) for row in rows]
 

@@ -29,10 +29,15 @@ class AthenaDepartment:
     zip_code: str = ""
     phone: str = ""
     timezone: str = ""
+    provider_ids: tuple[str, ...] = ()
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> AthenaDepartment:
+        providers = data.get("providerlist") or []
+        if isinstance(providers, str):
+            providers = [part for part in providers.split(",") if part]
         return cls(
+            provider_ids=tuple(to_str(p) for p in providers) if isinstance(providers, list) else (),
             department_id=to_str(data.get("departmentid")),
             name=to_str(data.get("name") or data.get("patientdepartmentname")),
             address1=to_str(data.get("address")),
@@ -73,11 +78,12 @@ class AthenaProvider:
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> AthenaProvider:
-        departments = data.get("departmentids") or data.get("departments") or []
+        # athena names a provider's home department by name; their departments come from each
+        # department's provider list (GET /departments?providerlist=true).
+        departments = data.get("departmentids") or []
         if isinstance(departments, str):
             departments = [part for part in departments.split(",") if part]
-        home = to_str(data.get("homedepartment"))
-        ids = tuple(dict.fromkeys([to_str(d) for d in departments] + ([home] if home else [])))
+        ids = tuple(dict.fromkeys(to_str(d) for d in departments))
         return cls(
             provider_id=to_str(data.get("providerid")),
             first_name=to_str(data.get("firstname")),
