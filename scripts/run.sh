@@ -32,8 +32,8 @@ wait_for() {  # url, name
 }
 
 if [[ "$ATHENA_BASE_URL" == "http://$HOST:$SANDBOX_PORT" ]]; then
-  "$BIN/python" -m sandbox --host "$HOST" --port "$SANDBOX_PORT" --db var/sandbox.sqlite3 \
-    --webhook-url "http://$HOST:$PORT/webhooks/athena/" &
+  SANDBOX_CONFIG="{\"webhook\": {\"url\": \"http://$HOST:$PORT/webhooks/athena/\"}}" \
+    "$BIN/python" -m sandbox --host "$HOST" --port "$SANDBOX_PORT" --db var/sandbox.sqlite3 &
   pids+=($!)
   wait_for "http://$HOST:$SANDBOX_PORT/_sandbox/stats" "The athena sandbox"
 fi
@@ -56,9 +56,12 @@ cat <<EOT
     athena sandbox   http://$HOST:$SANDBOX_PORT/_sandbox/stats
     Portal sink      http://$HOST:$SANDBOX_PORT/_portal/webhooks
 
-  Demo logins (synthetic data only; second factor: $BIN/python manage.py totp_code USERNAME):
+  Demo logins (synthetic data only; second factor: $BIN/python manage.py totp_code --demo USERNAME):
 EOT
-"$BIN/python" -c "import json,sys; [print(f'    {u:20} {p}') for u,p in json.load(open(sys.argv[1])).items()]" var/demo-credentials.json 2>/dev/null || true
+"$BIN/python" -c "import json,sys; [print(f'    {u:20} {p}') for u,p in json.load(open(sys.argv[1])).get('staff', {}).items()]" var/demo-credentials.json 2>/dev/null || true
+echo
+echo "  Demo portal client (OAuth client credentials at http://$HOST:$PORT/o/token/):"
+"$BIN/python" -c "import json,sys; c=json.load(open(sys.argv[1])).get('portal', {}); print(f\"    client_id     {c.get('client_id', '-')}\n    client_secret {c.get('client_secret', '-')}\")" var/demo-credentials.json 2>/dev/null || true
 echo
 echo "  Press Ctrl-C to stop."
 wait -n "${pids[@]}"

@@ -98,7 +98,10 @@ def test_seed_demo_twice_leaves_the_same_row_counts(sandbox: Sandbox) -> None:
     from hub.models import StaffProfile
 
     call_command("seed_demo", stdout=io.StringIO())
-    models = [Department, Provider, Patient, PatientInsurance, Appointment, StaffProfile, TOTPDevice, get_user_model()]
+    from intake.models import PortalClient
+
+    models = [Department, Provider, Patient, PatientInsurance, Appointment, StaffProfile, TOTPDevice, PortalClient]
+    models.append(get_user_model())
     first = {model.__name__: model.objects.count() for model in models}
     out = io.StringIO()
     call_command("seed_demo", stdout=out)

@@ -2,8 +2,9 @@
 
 Practice data comes from athena (the sandbox on a developer machine) through `athena_import`,
 as in a real deployment; this command then adds only what athena does not hold: staff users of
-each role scoped to their locations. Passwords are printed once, when a user is created, and
-kept for `make run` in a local file under var/ (never in the repository).
+each role scoped to their locations, with a TOTP device, and a demo portal client. Passwords and
+the client secret are printed once, when created, and kept for `make run` in a local file under
+var/ (never in the repository).
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ DEMO_STAFF: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
 )
 
 
+DEMO_PORTAL = "demo-portal"
+
+
 def credentials_file() -> Path:
     return Path(settings.VAR_DIR) / "demo-credentials.json"
 
@@ -55,13 +59,17 @@ class Command(BaseCommand):
                     "On a developer machine start the sandbox: python -m sandbox --port 8100"
                 ) from exc
         created = self._seed_staff()
+        portal = self._seed_portal_client()
         if created:
-            self._remember(created)
+            self._remember("staff", created)
             self.stdout.write("Demo staff (passwords shown once; also kept in var/demo-credentials.json):")
             for username, password in created.items():
                 self.stdout.write(f"  {username:20} {password}")
-        else:
-            self.stdout.write("Demo staff already present; nothing changed.")
+        if portal:
+            self._remember("portal", portal)
+            self.stdout.write(f"Demo portal client {portal['name']}: {portal['client_id']} / {portal['client_secret']}")
+        if not created and not portal:
+            self.stdout.write("Demo staff and portal client already present; nothing changed.")
 
     @transaction.atomic
     def _seed_staff(self) -> dict[str, str]:
@@ -92,9 +100,20 @@ class Command(BaseCommand):
         TOTPDevice.objects.get_or_create(user=user, name="demo", defaults={"confirmed": True})
 
     @staticmethod
-    def _remember(created: dict[str, str]) -> None:
+    def _seed_portal_client() -> dict[str, str]:
+        """A portal client for every location and scope, as the demo portal would use."""
+        from intake.models import PortalClient
+        from intake.portal_clients import ALL_SCOPES, portal_client_create
+
+        if PortalClient.objects.filter(name=DEMO_PORTAL).exists():
+            return {}
+        _, client_id, secret = portal_client_create(name=DEMO_PORTAL, department_ids=None, scopes=list(ALL_SCOPES))
+        return {"name": DEMO_PORTAL, "client_id": client_id, "client_secret": secret}
+
+    @staticmethod
+    def _remember(section: str, created: dict[str, str]) -> None:
         path = credentials_file()
         known = json.loads(path.read_text()) if path.exists() else {}
-        known.update(created)
+        known.setdefault(section, {}).update(created)
         path.write_text(json.dumps(known, indent=2))
         os.chmod(path, 0o600)
