@@ -252,7 +252,17 @@ class InsuranceView(PortalAPIView):
     def post(self, request: Request, patient_id: Any) -> Response:
         patient = self.patient(patient_id)
         values = self.validated(s.InsuranceSerializer, request.data)
-        self.require_complete("add_insurance", values)
+        # athena needs the policy holder on every insurance; a self-insured patient is the holder.
+        holder = dict(values)
+        if values["relationship_to_holder"] == "self":
+            holder.update(
+                relationship_to_holder="self-as-holder",
+                holder_first_name=values["holder_first_name"] or patient.first_name,
+                holder_last_name=values["holder_last_name"] or patient.last_name,
+                holder_dob=values["holder_dob"] or patient.dob,
+                holder_sex=values["holder_sex"] or (patient.sex if patient.sex in ("F", "M") else ""),
+            )
+        self.require_complete("add_insurance", holder)
         values["athena_insurance_package_id"] = values.pop("insurance_package_id")
         return self.accepted(
             {**_jsonable(values), "patient": str(patient.public_id)},

@@ -348,3 +348,15 @@ def test_every_api_call_is_audited_with_route_templates_and_no_values(portal: Po
     assert rows[0].actor_type == "portal_client" and rows[0].patient_ref
     for row in AuditEvent.objects.all():
         assert "Canarysurname" not in str(row.__dict__)
+
+
+def test_a_self_insured_patient_must_have_a_known_sex_for_athena(portal: Portal, boston_patient: Patient) -> None:
+    boston_patient.sex = ""
+    boston_patient.save()
+    body = {"payer_name": "EXAMPLE HEALTH PLAN", "member_id": "ZZX123456789", "insurance_package_id": "100"}
+    problem = assert_problem(
+        portal.post(f"/api/v1/patients/{boston_patient.public_id}/insurances", body), 422, "incomplete-submission"
+    )
+    assert problem["missing_fields"] == ["holder_sex"]
+    body["holder_sex"] = "F"
+    assert portal.post(f"/api/v1/patients/{boston_patient.public_id}/insurances", body).status_code == 202
