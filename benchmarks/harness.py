@@ -121,6 +121,7 @@ def live_stack(
     sandbox_config: dict[str, Any] | None = None,
     start_cluster: bool = True,
     web_threads: int = 8,
+    web_workers: int | None = None,
 ) -> Iterator[Stack]:
     """Sandbox (own process) + migrated hub + imported practice + web server + task cluster."""
     workdir = Path(tempfile.mkdtemp(prefix="hub-bench-"))
@@ -170,7 +171,7 @@ def live_stack(
                 "--worker-class",
                 "gthread",
                 "--workers",
-                "2",
+                str(web_workers or (2 if pg else 1)),
                 "--threads",
                 str(web_threads),
                 "--log-level",

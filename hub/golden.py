@@ -16,9 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
+from django.utils import timezone
 
-from hub.models import FieldChange, FieldPolicy, FieldState, Patient
+from hub.models import ChangeSet, FieldPolicy, FieldState, Patient
 
 # Higher wins a tie at the same instant; also the order of authority for insurance fields.
 SOURCE_RANK = {"portal": 1, "ocr": 2, "ehr": 3, "eligibility": 4, "staff": 5}
@@ -126,6 +127,10 @@ def fold(changes: Iterable[Change], policy: Policy) -> Outcome | None:
     rule = ""
     for change in ordered:
         side = SIDE.get(change.source, "portal")
+        if baseline is not UNSET and side in sides and sides[side] == change.value:
+            # The same side saying the same thing again (athena reports every field on every
+            # change) moves nothing: skipping it keeps provenance on the report that set the value.
+            continue
         if change.source == "ehr":
             last_ehr = change.value
         if side == "portal":
@@ -210,43 +215,60 @@ def _load(value: str | None) -> Any:
     return json.loads(value) if value not in (None, "") else None
 
 
+def _store_change_sets(patient: Patient, changes: list[tuple[str, Change]], known: set[str]) -> list[ChangeSet]:
+    """Group the changes by report (source + event) and insert the reports not seen before."""
+    reports: dict[tuple[str, str], tuple[Change, dict[str, Any]]] = {}
+    for name, change in changes:
+        if name not in known:
+            continue
+        key = (change.source, change.event_id[:100])
+        _first, values = reports.setdefault(key, (change, {}))
+        values[name] = change.value
+    if not reports:
+        return []
+    existing = set(
+        ChangeSet.objects.filter(
+            patient=patient, source__in={key[0] for key in reports}, event_id__in={key[1] for key in reports}
+        ).values_list("source", "event_id")
+    )
+    fresh = [
+        ChangeSet(patient=patient, source=source, source_time=change.time, event_id=event_id, values=_encode(values))
+        for (source, event_id), (change, values) in reports.items()
+        if (source, event_id) not in existing
+    ]
+    # A duplicate racing in between is refused by the unique constraint and simply not inserted.
+    ChangeSet.objects.bulk_create(fresh, ignore_conflicts=True)
+    return fresh
+
+
 @transaction.atomic
 def golden_merge(*, patient: Patient, changes: list[tuple[str, Change]]) -> MergeResult:
-    """Record `(field, change)` pairs for a patient and bring its golden record up to date."""
+    """Record a patient's `(field, change)` pairs and bring its golden record up to date.
+
+    Cost is a handful of queries whatever the number of fields: one insert for the new report,
+    one read of the patient's log and states, one bulk write of the states that moved.
+    """
     table = policies()
     result = MergeResult()
-    touched: set[str] = set()
-    for name, change in changes:
-        if name not in table:
-            continue
-        try:
-            with transaction.atomic():
-                FieldChange.objects.create(
-                    patient=patient,
-                    field=name,
-                    source=change.source,
-                    source_time=change.time,
-                    event_id=change.event_id[:100],
-                    value=_encode(change.value),
-                )
-        except IntegrityError:
-            continue  # the same report again (a duplicate event): nothing new
-        result.new_changes += 1
-        touched.add(name)
-    if not touched:
-        return result
     locked = Patient.objects.select_for_update().get(pk=patient.pk)
-    states = {state.field: state for state in FieldState.objects.filter(patient=locked, field__in=touched)}
+    fresh = _store_change_sets(locked, changes, set(table))
+    if not fresh:
+        return result
+    result.new_changes = sum(len(_load(row.values)) for row in fresh)
+    touched = {name for row in fresh for name in _load(row.values)}
     log: dict[str, list[Change]] = {name: [] for name in touched}
-    for row in FieldChange.objects.filter(patient=locked, field__in=touched):
-        log[row.field].append(Change(row.source_time, row.source, row.event_id, _load(row.value)))
+    for row in ChangeSet.objects.filter(patient=locked).only("source", "source_time", "event_id", "values"):
+        for name, value in _load(row.values).items():
+            if name in log:
+                log[name].append(Change(row.source_time, row.source, row.event_id, value))
+    states = {state.field: state for state in FieldState.objects.filter(patient=locked, field__in=touched)}
+    created: list[FieldState] = []
+    updated: list[FieldState] = []
     patient_updates: list[str] = []
     for name in sorted(touched):
         outcome = fold(log[name], table[name])
         if outcome is None:
             continue
-        previous = states.get(name)
-        was_in_conflict = previous.in_conflict if previous else False
         values = {
             "value": _encode(outcome.value),
             "source": outcome.source,
@@ -258,7 +280,15 @@ def golden_merge(*, patient: Patient, changes: list[tuple[str, Change]]) -> Merg
             "in_conflict": outcome.conflict,
             "rule": outcome.rule[:200],
         }
-        FieldState.objects.update_or_create(patient=locked, field=name, defaults=values)
+        previous = states.get(name)
+        was_in_conflict = previous.in_conflict if previous else False
+        if previous is None:
+            created.append(FieldState(patient=locked, field=name, **values))
+        elif any(getattr(previous, key) != value for key, value in values.items()):
+            for key, value in values.items():
+                setattr(previous, key, value)
+            previous.updated_at = timezone.now()  # bulk_update skips auto_now
+            updated.append(previous)
         new_value = json_to_field(name, outcome.value)
         if getattr(locked, name) != new_value:
             setattr(locked, name, new_value)
@@ -277,11 +307,27 @@ def golden_merge(*, patient: Patient, changes: list[tuple[str, Change]]) -> Merg
             and (not ehr_unknown or name in patient_updates)
         ):
             result.athena_fields.append(name)
+    FieldState.objects.bulk_create(created)
+    for state in updated:  # usually one or two fields: plain UPDATEs beat bulk_update's CASE chains
+        state.save(update_fields=[*FIELD_STATE_COLUMNS, "updated_at"])
     if patient_updates:
         locked.save(update_fields=[*patient_updates, "updated_at"])
         for name in patient_updates:
             setattr(patient, name, getattr(locked, name))
     return result
+
+
+FIELD_STATE_COLUMNS = (
+    "value",
+    "source",
+    "source_time",
+    "event_id",
+    "baseline",
+    "last_ehr",
+    "last_portal",
+    "in_conflict",
+    "rule",
+)
 
 
 def ensure_default_policies() -> None:

@@ -555,27 +555,28 @@ class FieldPolicy(models.Model):
         return self.field_group
 
 
-class FieldChange(models.Model):
-    """One source's report of one field's value: the log the golden record is folded from."""
+class ChangeSet(models.Model):
+    """One source's report about a patient at one moment: the log the golden record is folded from.
 
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="field_changes")
-    field = models.CharField(max_length=50)
+    An EHR report carries every synced field athena returned (one row per event, not per field);
+    a portal submission or a staff decision carries the fields it set. Values are encrypted.
+    """
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="change_sets")
     source = models.CharField(max_length=12)
     source_time = models.DateTimeField()
     event_id = models.CharField(max_length=100)
-    value = EncryptedTextField(blank=True)
+    values = EncryptedTextField(help_text="JSON object: field name → value")
     recorded_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["patient", "field", "source", "event_id"], name="fieldchange_once_per_event"
-            )
+            models.UniqueConstraint(fields=["patient", "source", "event_id"], name="changeset_once_per_event")
         ]
-        indexes = [models.Index(fields=["patient", "field"], name="fieldchange_patient_idx")]
+        indexes = [models.Index(fields=["patient", "source_time"], name="changeset_patient_idx")]
 
     def __str__(self) -> str:
-        return f"{self.field} from {self.source}"
+        return f"changes from {self.source}"
 
 
 class FieldState(models.Model):

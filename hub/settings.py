@@ -142,7 +142,8 @@ Q_CLUSTER: dict[str, Any] = {
     "max_attempts": 5,
     "ack_failures": False,
     "queue_limit": 20,
-    "save_limit": 1000,
+    # Successful task results are not kept (the rows are the record); failures always are.
+    "save_limit": env_int("HUB_Q_SAVE_LIMIT", -1),
     "poll": env_float("HUB_Q_POLL", 0.02),
     "catch_up": False,
     "label": "Task queue",
@@ -254,6 +255,10 @@ HUB_INTENT_LEASE_SECONDS = env_float("HUB_INTENT_LEASE_SECONDS", 60.0)
 HUB_INTENT_BACKOFF_SECONDS = env_float("HUB_INTENT_BACKOFF_SECONDS", 2.0)
 HUB_AMBIGUOUS_SETTLE_SECONDS = env_float("HUB_AMBIGUOUS_SETTLE_SECONDS", 2 * ATHENA_READ_TIMEOUT)
 HUB_INTENT_DRAIN_SECONDS = env_float("HUB_INTENT_DRAIN_SECONDS", 50.0)
+# athena's notifications are processed by the receiving web process right after they are
+# acknowledged (no queue hop); the sweeper covers a process that dies first.
+HUB_INBOUND_FAST_PATH = env_bool("HUB_INBOUND_FAST_PATH", True)
+HUB_INBOUND_FAST_PATH_THREADS = env_int("HUB_INBOUND_FAST_PATH_THREADS", 2)
 ATHENA_WEBHOOK_SECRET = env_str("ATHENA_WEBHOOK_SECRET", "local-athena-webhook-secret")
 ATHENA_WEBHOOK_SECRET_PREVIOUS = env_str("ATHENA_WEBHOOK_SECRET_PREVIOUS", "")
 

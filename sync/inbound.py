@@ -33,7 +33,7 @@ from hub.queue import enqueue
 from sync import mapping
 from sync.conflicts import conflicts_sync
 from sync.models import InboundEvent, WriteIntent
-from sync.portal_events import portal_event_emit
+from sync.portal_events import portal_event_emit, portal_events_deliver_due
 from sync.services import intent_create
 
 logger = logging.getLogger(__name__)
@@ -190,7 +190,7 @@ def athena_notification_accept(*, raw_body: bytes, signature: str) -> int:
         )
         raise InvalidNotification(str(exc)) from exc
     with transaction.atomic():
-        new = events_store(source=InboundEvent.Source.WEBHOOK, events=events, body=body)
+        new = events_store(source=InboundEvent.Source.WEBHOOK, events=events, body=body, fast=True)
         audit_record(
             system=AuditEvent.System.ATHENA,
             direction=AuditEvent.Direction.INBOUND,
@@ -206,8 +206,12 @@ def athena_notification_accept(*, raw_body: bytes, signature: str) -> int:
     return new
 
 
-def events_store(*, source: str, events: list[NotificationEvent], body: Any = None) -> int:
-    """Insert events (one statement; duplicates ignored) and queue their processing."""
+def events_store(*, source: str, events: list[NotificationEvent], body: Any = None, fast: bool = False) -> int:
+    """Insert events (one statement; duplicates ignored) and have them processed.
+
+    `fast` (the webhook) processes them in this process right after the commit; otherwise a
+    task is queued.
+    """
     if not events:
         return 0
     departments = dict(
@@ -239,7 +243,12 @@ def events_store(*, source: str, events: list[NotificationEvent], body: Any = No
     )
     new = len(set(ids) - existing)
     if new:
-        enqueue("sync.tasks.process_inbound_events")
+        if fast and settings.HUB_INBOUND_FAST_PATH:
+            from sync.fastpath import process_after_commit
+
+            process_after_commit()
+        else:
+            enqueue("sync.tasks.process_inbound_events")
     return new
 
 
@@ -308,11 +317,18 @@ def patient_apply_from_athena(
             practice=practice, department=department, athena_patient_id=athena_patient.patient_id, **fields
         )
         golden_merge(patient=patient, changes=patient_changes(athena_patient, time=occurred_at, event_id=event_id))
-        portal_event_emit(type="patient.created", department=department, patient=patient, source_changed_at=occurred_at)
+        portal_event_emit(
+            type="patient.created",
+            department=department,
+            patient=patient,
+            source_changed_at=occurred_at,
+            queue_delivery=False,
+        )
         return patient, ["created"], False
     result = golden_merge(patient=patient, changes=patient_changes(athena_patient, time=occurred_at, event_id=event_id))
     conflicts_sync(patient=patient, result=result)
-    announce_merge(patient=patient, result=result, event_id=event_id, occurred_at=occurred_at)
+    # The inbound processor delivers portal events itself, right after this commit.
+    announce_merge(patient=patient, result=result, event_id=event_id, occurred_at=occurred_at, queue_delivery=False)
     return patient, result.changed_fields, bool(result.conflicts)
 
 
@@ -323,6 +339,7 @@ def announce_merge(
     event_id: str,
     occurred_at: dt.datetime | None = None,
     force: list[str] | None = None,
+    queue_delivery: bool = True,
 ) -> None:
     """What a merge sets in motion: writes of portal-owned values back to athena, and a portal event."""
     if result.athena_fields and patient.athena_patient_id:
@@ -340,8 +357,9 @@ def announce_merge(
             type="patient.updated",
             department=patient.department,
             patient=patient,
-            data={"changed_fields": announce},
+            data={"changed_fields": announce, "source_event_id": event_id},
             source_changed_at=occurred_at,
+            queue_delivery=queue_delivery,
         )
 
 
@@ -418,8 +436,10 @@ def appointment_apply_from_athena(
                 "appointment_id": appointment.athena_appointment_id,
                 "status": appointment.status,
                 "changed_fields": changed,
+                "source_event_id": event_id,
             },
             source_changed_at=occurred_at,
+            queue_delivery=False,  # the inbound processor delivers right after its commit
         )
     return appointment, changed
 
@@ -503,4 +523,8 @@ def inbound_events_process_due(*, client: AthenaClient, budget_seconds: float = 
         for event_id in ids:
             if inbound_event_process(event_id=event_id, client=client):
                 processed += 1
+                # Deliver this change to the portal now rather than after the whole batch.
+                patient_id = InboundEvent.objects.filter(pk=event_id).values_list("patient_id", flat=True).first()
+                if patient_id is not None:
+                    portal_events_deliver_due(patient_id=patient_id, budget_seconds=5)
     return processed

@@ -41,8 +41,12 @@ def portal_event_emit(
     patient: Patient | None = None,
     data: dict[str, Any] | None = None,
     source_changed_at: dt.datetime | None = None,
+    queue_delivery: bool = True,
 ) -> PortalEvent:
-    """Record an event for the portal in the current transaction (ids and field names only)."""
+    """Record an event for the portal in the current transaction (ids and field names only).
+
+    `queue_delivery=False` when the caller delivers right after its commit (the inbound path).
+    """
     now = timezone.now()
     payload = dict(data or {})
     payload.setdefault("location_id", department.athena_department_id)
@@ -58,7 +62,8 @@ def portal_event_emit(
         next_attempt_at=now,
         source_changed_at=source_changed_at,
     )
-    enqueue("sync.tasks.deliver_portal_events")
+    if queue_delivery:
+        enqueue("sync.tasks.deliver_portal_events")
     return event
 
 

@@ -70,7 +70,7 @@ def test_an_interrupted_import_resumes_and_ends_with_the_same_rows(sandbox: Sand
     # An uninterrupted import of the same athena, into an empty hub, gives exactly these rows.
     for model in (
         "sync.InboundEvent",
-        "hub.FieldChange",
+        "hub.ChangeSet",
         "hub.FieldState",
         "hub.Appointment",
         "hub.PatientInsurance",

@@ -1,0 +1,171 @@
+"""EHR change → portal webhook, through a live hub, against the same path through a bare relay.
+
+    python benchmarks/ehr_to_portal.py --rate 20 --duration 60 --json
+
+Front-desk edits are made inside the sandbox at `--rate` per second. Each commits a change, and
+the sandbox POSTs athena's id-only notification to a receiver, which must end in a signed event
+at the portal sink. Two receivers are measured in the same run:
+
+- the floor: a bare Python loopback relay (POST in, 202, POST on to the sink);
+- the hub: store, acknowledge, inflate from athena, merge, emit and deliver a portal event.
+
+Ack latency is the receiver's answer to athena's POST; end-to-end is sink receive time minus the
+change's commit time (one clock: both on this machine). Prints one JSON object with ack_p50_ms,
+ack_p99_ms, e2e_p50_ms, e2e_p95_ms, e2e_p99_ms, floor_p50_ms, floor_p99_ms and ratio (hub e2e p99
+÷ floor p99), plus counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.harness import emit, free_port, live_stack, percentile
+
+
+def start_relay(sink_url: str) -> tuple[ThreadingHTTPServer, str]:
+    """The physical floor: acknowledge, then forward a small JSON naming the event to the sink."""
+    local = threading.local()
+
+    class Relay(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(202)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            self.wfile.flush()
+            event_id = json.loads(body)["entry"][0]["resource"]["notificationEvent"][0]["id"]
+            if not hasattr(local, "session"):
+                local.session = requests.Session()
+            local.session.post(sink_url, json={"floor_event": event_id}, timeout=5)
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), Relay)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{port}/"
+
+
+def drive_edits(sandbox_url: str, patients: list[str], rate: float, duration: float) -> dict[str, float]:
+    """Front-desk edits at a steady rate; returns event id → commit time."""
+    committed: dict[str, float] = {}
+    session = requests.Session()
+    interval = 1.0 / rate
+    started = time.monotonic()
+    n = 0
+    rng = random.Random(7)
+    while time.monotonic() - started < duration:
+        target = started + n * interval
+        delay = target - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        patient = patients[n % len(patients)]
+        phone = f"617555{rng.randrange(10000):04d}"
+        reply = session.post(
+            f"{sandbox_url}/_sandbox/edits",
+            json={"type": "patient.update", "patientid": patient, "fields": {"homephone": phone}},
+            timeout=10,
+        ).json()
+        for result in reply["results"]:
+            for event in result["events"]:
+                committed[event["id"]] = float(reply["committed_at"])
+        n += 1
+    return committed
+
+
+def sink_times(sandbox_url: str, key: str) -> dict[str, float]:
+    deliveries = requests.get(f"{sandbox_url}/_portal/webhooks", timeout=30).json()["deliveries"]
+    times: dict[str, float] = {}
+    for delivery in deliveries:
+        payload = delivery["payload"]
+        if not isinstance(payload, dict):
+            continue
+        event_id = payload.get("floor_event") if key == "floor" else (payload.get("data") or {}).get("source_event_id")
+        if event_id and event_id not in times:
+            times[event_id] = float(delivery["received_at"])
+    return times
+
+
+def wait_for(sandbox_url: str, key: str, wanted: set[str], timeout: float = 60) -> dict[str, float]:
+    deadline = time.monotonic() + timeout
+    while True:
+        times = sink_times(sandbox_url, key)
+        if wanted <= set(times) or time.monotonic() > deadline:
+            return times
+        time.sleep(0.5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=20.0, help="EHR changes per second")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of changes per receiver")
+    parser.add_argument("--athena-rate", type=float, default=200.0, help="athena's per-second limit in this run")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--pg", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    hub_env = {"ATHENA_RATE_LIMIT_PER_SECOND": str(args.athena_rate)}
+    sandbox_config = {"throttle": {"per_second": args.athena_rate}}
+    with live_stack(pg=args.pg, workers=args.workers, hub_env=hub_env, sandbox_config=sandbox_config) as stack:
+        sink = f"{stack.sandbox_url}/_portal/webhooks"
+        records = stack.sandbox("GET", "records/patients")["patients"]
+        patients = [str(p["patientid"]) for p in records][:200]
+
+        relay, relay_url = start_relay(sink)
+        stack.sandbox("PUT", "config", json={"webhook": {"url": relay_url}})
+        floor_commits = drive_edits(stack.sandbox_url, patients, args.rate, args.duration)
+        floor_seen = wait_for(stack.sandbox_url, "floor", set(floor_commits))
+        floor = [(floor_seen[e] - t) * 1000 for e, t in floor_commits.items() if e in floor_seen]
+        relay.shutdown()
+
+        stack.sandbox("PUT", "config", json={"webhook": {"url": f"{stack.hub_url}/webhooks/athena/"}})
+        time.sleep(1)
+        first_delivery = stack.sandbox("GET", "webhooks")["count"]
+        hub_commits = drive_edits(stack.sandbox_url, patients, args.rate, args.duration)
+        hub_seen = wait_for(stack.sandbox_url, "hub", set(hub_commits))
+        e2e = [(hub_seen[e] - t) * 1000 for e, t in hub_commits.items() if e in hub_seen]
+        deliveries = stack.sandbox("GET", "webhooks")["deliveries"][first_delivery:]
+        acks = [
+            (d["acked_at"] - d["last_attempt_at"]) * 1000
+            for d in deliveries
+            if d["event_id"] in hub_commits and d["acked_at"] is not None and d["attempts"] == 1
+        ]
+        floor_p99 = percentile(floor, 99)
+        result = {
+            "rate_per_s": args.rate,
+            "duration_s": args.duration,
+            "changes": len(hub_commits),
+            "delivered_to_portal": len(e2e),
+            "missing": len(hub_commits) - len(e2e),
+            "ack_p50_ms": round(percentile(acks, 50), 1),
+            "ack_p99_ms": round(percentile(acks, 99), 1),
+            "e2e_p50_ms": round(percentile(e2e, 50), 1),
+            "e2e_p95_ms": round(percentile(e2e, 95), 1),
+            "e2e_p99_ms": round(percentile(e2e, 99), 1),
+            "floor_p50_ms": round(percentile(floor, 50), 1),
+            "floor_p99_ms": round(floor_p99, 1),
+            "ratio": round(percentile(e2e, 99) / floor_p99, 2) if floor_p99 else None,
+            "webhook_retries": sum(1 for d in deliveries if d["attempts"] > 1),
+            "database": "postgresql+redis" if args.pg else "sqlite+orm",
+        }
+        emit(result, args.json)
+
+
+if __name__ == "__main__":
+    main()

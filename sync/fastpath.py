@@ -1,0 +1,78 @@
+"""Processing athena's notifications right after they are acknowledged, in the receiving process.
+
+A queue hop costs more than the whole rest of the EHR → portal path (django-q2's ORM broker
+polls), so the webhook hands new events to a small thread pool of its own process once its
+transaction commits. Nothing depends on this: the rows are stored before the acknowledgement,
+and the scheduled sweeper queues whatever is still `received` (a crashed or restarted process).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from hub import context
+
+logger = logging.getLogger(__name__)
+_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_waiting = 0  # runs submitted but not started: one is enough, it will see every new event
+_running = 0
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    with _lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=settings.HUB_INBOUND_FAST_PATH_THREADS, thread_name_prefix="inbound")
+        return _pool
+
+
+def _run(correlation_id: str) -> None:
+    global _waiting, _running
+    from auditlog.context import set_actor
+
+    from hub.athena import athena_client
+    from sync.inbound import inbound_events_process_due
+    from sync.portal_events import portal_events_deliver_due
+    from sync.tasks import SERVICE_ACTOR, service_user
+
+    with _lock:
+        _waiting -= 1
+        _running += 1
+    try:
+        with context.bind(correlation_id=correlation_id, actor=SERVICE_ACTOR), set_actor(service_user()):
+            inbound_events_process_due(client=athena_client(), budget_seconds=10)
+            portal_events_deliver_due(budget_seconds=10)
+    except Exception:
+        # The events stay `received`; the sweeper hands them to a worker.
+        logger.exception("inbound fast path failed; the sweeper will retry")
+    finally:
+        connection.close()
+        with _lock:
+            _running -= 1
+
+
+def process_after_commit() -> None:
+    """Process received events on a background thread once the current transaction commits."""
+    correlation_id = context.get_correlation_id()
+
+    def submit() -> None:
+        global _waiting
+        with _lock:
+            if _waiting > 0:
+                return
+            _waiting += 1
+        _executor().submit(_run, correlation_id)
+
+    transaction.on_commit(submit)
+
+
+def idle() -> bool:
+    """True when no fast-path run is waiting or running (tests wait for this)."""
+    with _lock:
+        return _waiting == 0 and _running == 0
