@@ -1,4 +1,4 @@
-"""Guarded replay against the sandbox: the dry run shows what athena will get; replays are linked and never duplicate."""
+"""Guarded replay against the sandbox: the dry run shows what athena gets; replays are linked, never duplicates."""
 
 from __future__ import annotations
 
