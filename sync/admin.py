@@ -117,8 +117,8 @@ class ConflictAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
         rows = Conflict.objects.for_user(request.user).annotate(open_rank=open_first)
         return rows.order_by(*self.get_ordering(request))
 
-    def get_ordering(self, request: HttpRequest) -> list[str]:
-        return ["open_rank", "opened_at", "pk"]
+    def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
+        return ("open_rank", "opened_at", "pk")
 
     # Decisions go through the review page; nothing is added, edited in a form or deleted here.
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -159,7 +159,7 @@ class ConflictAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
     # --- list ---
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        visible_open = Conflict.objects.for_user(request.user).open()
+        visible_open = Conflict.objects.for_user(request.user).filter(status=Conflict.Status.OPEN)
         now = timezone.now()
         oldest = visible_open.order_by("opened_at").values_list("opened_at", flat=True).first()
         summary = {
@@ -174,7 +174,7 @@ class ConflictAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
     @admin.action(description="Assign to me", permissions=["resolve"])
     def assign_to_me(self, request: HttpRequest, queryset: QuerySet[Conflict]) -> None:
         done = 0
-        for conflict in queryset.open():
+        for conflict in queryset.filter(status=Conflict.Status.OPEN):
             try:
                 conflict_assign(conflict=conflict, assignee=request.user, actor=request.user)
             except ValueError as exc:
@@ -185,7 +185,7 @@ class ConflictAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
 
     @admin.action(description="Resolve identical conflicts together…", permissions=["resolve"])
     def resolve_identical(self, request: HttpRequest, queryset: QuerySet[Conflict]) -> HttpResponse | None:
-        chosen = list(queryset.open())
+        chosen = list(queryset.filter(status=Conflict.Status.OPEN))
         if not chosen:
             self.message_user(request, "None of the selected conflicts is open.", messages.WARNING)
             return None
@@ -271,7 +271,7 @@ class ConflictAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
         identical = identical_open_conflicts(conflict=conflict, among=self.get_queryset(request))
         others = (
             self.get_queryset(request)
-            .open()
+            .filter(status=Conflict.Status.OPEN)
             .filter(patient_id=conflict.patient_id)
             .exclude(pk=conflict.pk)
             .order_by("opened_at")
@@ -318,7 +318,11 @@ class ConflictAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
     def _after_resolve(self, request: HttpRequest, conflict: Conflict) -> HttpResponse:
         self.message_user(request, f"Conflict #{conflict.pk} resolved: applied to the hub, athena and the portal.")
         following = (
-            self.get_queryset(request).open().exclude(pk=conflict.pk).order_by("opened_at").values_list("pk", flat=True)
+            self.get_queryset(request)
+            .filter(status=Conflict.Status.OPEN)
+            .exclude(pk=conflict.pk)
+            .order_by("opened_at")
+            .values_list("pk", flat=True)
         )
         next_pk = following.first()
         if next_pk is not None:
@@ -331,7 +335,11 @@ class ConflictAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
             raise PermissionDenied("You cannot resolve conflicts.")
         ids = _ids(request.POST.get("ids") or request.GET.get("ids", ""))
         conflicts = list(
-            self.get_queryset(request).open().filter(pk__in=ids).select_related("patient", "department").order_by("pk")
+            self.get_queryset(request)
+            .filter(status=Conflict.Status.OPEN)
+            .filter(pk__in=ids)
+            .select_related("patient", "department")
+            .order_by("pk")
         )
         if not conflicts:
             raise Http404("None of these conflicts is open at your locations.")
@@ -435,8 +443,8 @@ class WriteIntentAdmin(LocationScopedAdmin):
         rows = WriteIntent.objects.for_user(request.user).annotate(state_rank=rank)
         return rows.order_by(*self.get_ordering(request))
 
-    def get_ordering(self, request: HttpRequest) -> list[str]:
-        return ["state_rank", "updated_at", "pk"]
+    def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
+        return ("state_rank", "updated_at", "pk")
 
     # The row is the ledger's truth: staff replay it through the dry run, never edit it.
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -719,8 +727,8 @@ class PortalDeliveryInline(admin.TabularInline):
     model = PortalDelivery
     extra = 0
     can_delete = False
-    fields = ["attempt", "attempted_at", "status_code", "succeeded", "latency_ms", "error"]
-    readonly_fields = fields
+    fields = ("attempt", "attempted_at", "status_code", "succeeded", "latency_ms", "error")
+    readonly_fields = ("attempt", "attempted_at", "status_code", "succeeded", "latency_ms", "error")
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -55,7 +55,9 @@ class ConflictResolveForm(forms.Form):
 
 
 class AssignForm(forms.Form):
-    assignee = forms.ModelChoiceField(queryset=None, required=False, empty_label="Nobody", label="Assign to")
+    assignee: forms.ModelChoiceField[Any] = forms.ModelChoiceField(
+        queryset=None, required=False, empty_label="Nobody", label="Assign to"
+    )
 
     def __init__(self, *args: Any, assignees: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

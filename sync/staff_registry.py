@@ -171,6 +171,8 @@ def event_lag_p95(departments: Sequence[Department], now: dt.datetime) -> Mappin
         department__in=[d.pk for d in departments], processed_at__gte=now - HOUR, processed_at__lte=now
     ).values_list("department_id", "occurred_at", "processed_at")
     for department_id, occurred_at, processed_at in rows:
+        if processed_at is None:
+            continue
         lags[department_id].append(max(0.0, (processed_at - occurred_at).total_seconds()))
     return {pk: percentile(values, 0.95) for pk, values in lags.items()}
 

@@ -170,7 +170,11 @@ def identical_key(conflict: Conflict) -> tuple[str, str, str]:
 def identical_open_conflicts(*, conflict: Conflict, among: models.QuerySet[Conflict]) -> list[Conflict]:
     """Other open conflicts in `among` identical to this one (values are encrypted: compared here, not in SQL)."""
     key = identical_key(conflict)
-    candidates = among.open().filter(field=conflict.field).exclude(pk=conflict.pk).select_related("department")
+    candidates = (
+        among.filter(status=Conflict.Status.OPEN, field=conflict.field)
+        .exclude(pk=conflict.pk)
+        .select_related("department")
+    )
     return [other for other in candidates.order_by("opened_at") if identical_key(other) == key]
 
 
