@@ -41,6 +41,7 @@ from sync.portal_events import endpoint as portal_endpoint
 from sync.portal_events import portal_endpoint_enable
 from sync.services import IllegalTransition
 from sync.staff_forms import AssignForm, ConflictResolveForm, ReplayForm, fingerprint
+from sync.staff_registry import short_text
 from sync.staff_services import (
     conflict_assign,
     conflict_assignees,
@@ -472,7 +473,7 @@ class WriteIntentAdmin(LocationScopedAdmin):
     def why(self, obj: WriteIntent) -> str:
         if not obj.last_error:
             return NO_VALUE
-        return f"{obj.last_error_kind}: {obj.last_error}" if obj.last_error_kind else obj.last_error
+        return short_text(f"{obj.last_error_kind}: {obj.last_error}" if obj.last_error_kind else obj.last_error, 60)
 
     @admin.display(description="Updated", ordering="updated_at")
     def updated(self, obj: WriteIntent) -> str:
@@ -650,7 +651,9 @@ class InboundEventAdmin(LocationScopedAdmin):
     """What athena told us, and where each event ended; parked ones can be processed again."""
 
     change_form_template = "sync/inbound_event_change_form.html"
-    list_display = ["received_at", "source", "topic", "resource", "department", "patient_cell", "state", "lag", "error"]
+    list_display = ["event", "received", "source_name", "topic", "resource", "department", "state", "lag", "error"]
+    list_display_links = ["event"]
+    list_per_page = 50
     list_filter = ["state", "source", "resource_type", ("department", UserLocationFilter)]
     list_select_related = ["department"]
     search_fields = ["=resource_id", "=event_id"]
@@ -673,13 +676,21 @@ class InboundEventAdmin(LocationScopedAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    @admin.display(description="Event", ordering="pk")
+    def event(self, obj: InboundEvent) -> str:
+        return f"#{obj.pk}"
+
+    @admin.display(description="Received", ordering="received_at")
+    def received(self, obj: InboundEvent) -> str:
+        return relative(obj.received_at)
+
+    @admin.display(description="Source", ordering="source")
+    def source_name(self, obj: InboundEvent) -> str:
+        return {"athena-webhook": "webhook", "athena-feed": "feed"}.get(obj.source, obj.source)
+
     @admin.display(description="Resource")
     def resource(self, obj: InboundEvent) -> str:
         return f"{obj.resource_type} {obj.resource_id}"
-
-    @admin.display(description="Patient")
-    def patient_cell(self, obj: InboundEvent) -> str:
-        return _patient_link(obj.patient_id)
 
     @admin.display(description="athena → hub")
     def lag(self, obj: InboundEvent) -> str:

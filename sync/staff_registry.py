@@ -43,6 +43,7 @@ PANEL_ROWS = 20
 CONFLICT_OVERDUE = dt.timedelta(hours=24)
 QUEUED_STATES = (State.PENDING, State.IN_FLIGHT, State.AMBIGUOUS, State.RECONCILING)
 HOUR = dt.timedelta(hours=1)
+LAG_HELP = "athena commit to hub processed, 95th percentile of the last hour's events that changed something"
 
 
 def _setting(name: str, default: float) -> float:
@@ -56,6 +57,15 @@ def _patient_cell(patient: Any) -> str:
     return format_html(
         '{} <span class="quiet">#{}</span>', getattr(patient, "display_name", ""), getattr(patient, "pk", "")
     )
+
+
+def short_text(text: str, limit: int = 70) -> str:
+    """A long reason cut for a table cell, whole in its tooltip."""
+    if not text:
+        return "—"
+    if len(text) <= limit:
+        return text
+    return format_html('<span title="{}">{}…</span>', text, text[: limit - 1].rstrip())
 
 
 def open_conflicts_panel(request: HttpRequest) -> PanelData:
@@ -126,7 +136,7 @@ def parked_writes_panel(request: HttpRequest) -> PanelData:
                     f"#{intent.patient_id}",
                     intent.get_operation_display(),
                     intent.get_state_display(),
-                    intent.last_error or "—",
+                    short_text(intent.last_error),
                 ],
                 url=reverse("admin:sync_writeintent_change", args=[intent.pk]),
                 urgent=intent.state == State.PARKED,
@@ -165,11 +175,17 @@ def percentile(values: Sequence[float], share: float) -> float:
 
 
 def event_lag_p95(departments: Sequence[Department], now: dt.datetime) -> Mapping[int, MetricValue]:
-    """athena commit → hub processed, 95th percentile of the events processed in the last hour."""
+    """athena commit → hub processed, 95th percentile over the last hour's events that changed something."""
     lags: dict[int, list[float]] = defaultdict(list)
-    rows = InboundEvent.objects.filter(
-        department__in=[d.pk for d in departments], processed_at__gte=now - HOUR, processed_at__lte=now
-    ).values_list("department_id", "occurred_at", "processed_at")
+    # Duplicates (a feed record of a change a webhook already brought) say how often the poller
+    # runs, not how fast changes arrive: they are left out.
+    rows = (
+        InboundEvent.objects.filter(
+            department__in=[d.pk for d in departments], processed_at__gte=now - HOUR, processed_at__lte=now
+        )
+        .exclude(state=InboundEvent.State.DUPLICATE)
+        .values_list("department_id", "occurred_at", "processed_at")
+    )
     for department_id, occurred_at, processed_at in rows:
         if processed_at is None:
             continue
@@ -245,7 +261,7 @@ def held_endpoint() -> WebhookEndpoint | None:
 
 def portal_endpoint_state(departments: Sequence[Department], now: dt.datetime) -> Mapping[int, MetricValue]:
     held = held_endpoint()
-    text = f"held {human_delta(now - held.disabled_at)} (410)" if held and held.disabled_at else "delivering"
+    text = f"held {human_delta(now - held.disabled_at)} (410)" if held and held.disabled_at else "ok"
     return {d.pk: text for d in departments}
 
 
@@ -268,6 +284,7 @@ def check_stuck_writes(now: dt.datetime) -> list[Finding]:
     parked = dict(WriteIntent.objects.filter(state=State.PARKED).values_list("department_id").annotate(n=Count("pk")))
     findings = []
     minutes = int(window.total_seconds() // 60)
+    names = dict(Department.objects.values_list("pk", "name"))
     for department_id in sorted(set(recent) | set(parked)):
         grown = len(recent.get(department_id, ()))
         piled = int(parked.get(department_id, 0))
@@ -276,7 +293,8 @@ def check_stuck_writes(now: dt.datetime) -> list[Finding]:
                 Finding(
                     subject=str(department_id),
                     department_ref=str(department_id),
-                    title=f"Writes to athena are parking or failing at location #{department_id}",
+                    title=f"Writes to athena are parking or failing at location #{department_id} "
+                    f"({names.get(department_id, 'unknown')})",
                     summary=f"{grown} parked or failed in the last {minutes} min; {piled} parked now",
                 )
             )
@@ -432,31 +450,18 @@ def register() -> None:
         permission="sync.view_writeintent",
         priority=20,
     )
+    # Short headers keep the table on one screen; the help text (a tooltip) says what each one is.
     metrics: tuple[tuple[str, str, Any, str, float | None, str], ...] = (
-        (
-            "event_lag_p95",
-            "athena → hub lag (p95, 1 h)",
-            event_lag_p95,
-            "seconds",
-            60,
-            "athena commit to hub processed",
-        ),
-        ("writes_queued", "Writes queued", writes_queued, "count", 50, "Pending, in flight or being reconciled"),
-        ("events_waiting", "athena events waiting", events_waiting, "count", 20, "Received, not yet processed"),
-        ("portal_events_queued", "Portal events queued", portal_events_queued, "count", 50, "Pending or held"),
+        ("event_lag_p95", "athena lag", event_lag_p95, "seconds", 60, LAG_HELP),
+        ("writes_queued", "Writes queued", writes_queued, "count", 50, "Writes pending, in flight or reconciling"),
+        ("events_waiting", "Events waiting", events_waiting, "count", 20, "athena events received, not processed"),
+        ("portal_events_queued", "To portal", portal_events_queued, "count", 50, "Portal events pending or held"),
         ("parked_work", "Parked", parked_work, "count", 0, "Parked writes plus parked athena events"),
-        ("write_failure_rate", "Write failures (1 h)", write_failure_rate, "ratio", 0.05, "Failed ÷ settled writes"),
-        ("last_athena_event", "Last athena event", last_athena_event, "age", 2 * 3600, "Newest event received"),
-        ("portal_last_delivered", "Portal: last delivery", portal_last_delivered, "age", 2 * 3600, "Last success"),
-        ("portal_failures", "Portal: failed deliveries (1 h)", portal_failures_last_hour, "count", 0, ""),
-        (
-            "portal_endpoint",
-            "Portal endpoint",
-            portal_endpoint_state,
-            "text",
-            None,
-            "Held after a 410 until re-enabled",
-        ),
+        ("write_failure_rate", "Write fails", write_failure_rate, "ratio", 0.05, "Failed ÷ settled writes, last hour"),
+        ("last_athena_event", "Last athena", last_athena_event, "age", 2 * 3600, "Newest athena event received"),
+        ("portal_last_delivered", "Portal OK", portal_last_delivered, "age", 2 * 3600, "Last successful delivery"),
+        ("portal_failures", "Portal fails", portal_failures_last_hour, "count", 0, "Failed deliveries, last hour"),
+        ("portal_endpoint", "Endpoint", portal_endpoint_state, "text", None, "Held after a 410 until re-enabled"),
     )
     for key, label, provider, kind, warn_above, help_text in metrics:
         register_location_metric(key, label, provider, kind=kind, warn_above=warn_above, help=help_text)

@@ -382,21 +382,20 @@ class Day:
         self.workers.wait_for(lambda: bool(self.chart_of(patient)), timeout=timeout)
         return self.chart_of(patient)
 
-    def wait_for_merge(self, athena_id: str, since: dt.datetime, timeout: float = 30.0) -> bool:
-        """Until the hub has fetched this chart from athena after `since` (so it holds that edit)."""
-        from sync.models import InboundEvent
+    def wait_for_merge(self, patient: DemoPatient, field_name: str, value: Any, timeout: float = 30.0) -> bool:
+        """Until the hub's golden record holds athena's value for this field (it merged the edit)."""
+        from hub.models import FieldState
+
+        expected = json.dumps(value, sort_keys=True, default=str)
 
         def merged() -> bool:
-            return InboundEvent.objects.filter(
-                resource_type="patient", resource_id=athena_id, processed_at__gte=since
-            ).exists()
+            row = FieldState.objects.filter(patient_id=patient.hub_id, field=field_name).first()
+            return row is not None and row.last_ehr == expected
 
         return self.workers.wait_for(merged, timeout=timeout)
 
-    def athena_edit(self, athena_id: str, fields: dict[str, Any]) -> dt.datetime:
-        since = timezone.now()
+    def athena_edit(self, athena_id: str, fields: dict[str, Any]) -> None:
         self.desk.edit({"type": "patient.update", "patientid": athena_id, "fields": fields})
-        return since
 
     # --- staged incidents ---
 
@@ -408,8 +407,8 @@ class Day:
             return
         # The edit must be merged before the portal's, or the hub would write the portal's value
         # to athena first and the two sides would simply agree again.
-        since = self.athena_edit(athena_id, {athena_field: ehr})
-        self.wait_for_merge(athena_id, since)
+        self.athena_edit(athena_id, {athena_field: ehr})
+        self.wait_for_merge(patient, field_name, ehr)
         answer = self.portal.call("PATCH", f"/api/v1/patients/{patient.public_id}", {field_name: portal})
         review = answer.body.get("fields_in_review", []) if isinstance(answer.body, dict) else []
         self._note(
