@@ -103,7 +103,7 @@ class ConflictAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
 
     phi_object_type = "conflict"
     change_list_template = "sync/conflict_change_list.html"
-    list_display = ["conflict", "waiting", "department", "patient_cell", "field", "portal", "ehr", "status", "assignee"]
+    list_display = ["conflict", "waiting", "department", "patient_cell", "field", "values", "status", "assignee"]
     list_display_links = ["conflict"]
     list_filter = ["status", ("department", UserLocationFilter), "field", AssigneeFilter]
     list_select_related = ["patient", "department", "assignee"]
@@ -149,13 +149,13 @@ class ConflictAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
     def patient_cell(self, obj: Conflict) -> str:
         return format_html("{} <span class='quiet'>#{}</span>", obj.patient.display_name, obj.patient_id)
 
-    @admin.display(description="Portal value")
-    def portal(self, obj: Conflict) -> str:
-        return obj.portal_value or EMPTY_VALUE
-
-    @admin.display(description="EHR value")
-    def ehr(self, obj: Conflict) -> str:
-        return obj.ehr_value or EMPTY_VALUE
+    @admin.display(description="Portal / EHR value")
+    def values(self, obj: Conflict) -> str:
+        return format_html(
+            '{} <span class="quiet">portal</span><br>{} <span class="quiet">EHR</span>',
+            obj.portal_value or EMPTY_VALUE,
+            obj.ehr_value or EMPTY_VALUE,
+        )
 
     # --- list ---
 
