@@ -441,10 +441,10 @@ def sync_metric_families(now: dt.datetime) -> Iterator[Metric]:
 def register() -> None:
     """Add the sync app's panels, metrics, alert conditions, quota readings and gauges to the shell."""
     register_panel(
-        "conflicts", "Conflicts to resolve", open_conflicts_panel, permission="sync.view_conflict", priority=10
+        "sync-conflicts", "Conflicts to resolve", open_conflicts_panel, permission="sync.view_conflict", priority=10
     )
     register_panel(
-        "parked-writes",
+        "sync-parked-writes",
         "Writes waiting for staff",
         parked_writes_panel,
         permission="sync.view_writeintent",

@@ -47,10 +47,10 @@ def test_front_desk_resolves_a_conflict_side_by_side(live_hub: Any, browser: Any
     north, conflict = clinic_with_a_name_conflict()
     desk = make_staff("desk-north", role=FRONT_DESK, departments=[north])
     page = sign_in(browser, live_hub.url, desk)
-    page.wait_for_selector("#panel-conflicts")
+    page.wait_for_selector("#panel-sync-conflicts")
     page.screenshot(path=screenshot_dir / "12-front-desk-home-conflicts.png", full_page=True)
 
-    page.click("#panel-conflicts a.hub-open")
+    page.click("#panel-sync-conflicts a.hub-open")
     page.wait_for_selector("#conflict-diff")
     assert page.inner_text("#value-portal").startswith("Alder-Ton")
     assert page.inner_text("#value-ehr").startswith("Aldertone")
@@ -104,9 +104,7 @@ def test_integration_admin_dry_runs_then_replays_a_parked_write(
     assert AuditEvent.objects.filter(action="intent-replay", actor_label="integrator").exists()
 
 
-def test_compliance_sees_the_conflict_but_cannot_resolve_it(
-    live_hub: Any, browser: Any, screenshot_dir: Path
-) -> None:
+def test_compliance_sees_the_conflict_but_cannot_resolve_it(live_hub: Any, browser: Any, screenshot_dir: Path) -> None:
     _, conflict = clinic_with_a_name_conflict()
     auditor = make_staff("auditor", role=COMPLIANCE, all_locations=True)
     page = sign_in(browser, live_hub.url, auditor)

@@ -214,14 +214,14 @@ def test_home_panels_show_the_users_locations_most_urgent_first(clinic_a: Any, c
     make_intent(theirs, state=State.PARKED)
     page = signed_in(front_desk).get("/admin/")
     panels = {panel.key: panel for panel in page.context["panels"]}
-    conflicts = panels["conflicts"].data
+    conflicts = panels["sync-conflicts"].data
     assert conflicts.count == 2 and conflicts.rows[0].url.endswith(f"/conflict/{overdue.pk}/change/")
     assert conflicts.rows[0].urgent and not conflicts.rows[1].urgent
     assert conflicts.summary == "1 waiting over a day" and conflicts.oldest_age > dt.timedelta(days=1)
-    writes = panels["parked-writes"].data
+    writes = panels["sync-parked-writes"].data
     assert [row.url.rsplit("/", 3)[-3] for row in writes.rows] == [str(parked.pk), str(failed.pk)]
     assert writes.count == 2 and writes.rows[0].urgent
     html = page.content.decode()
     assert "Alderton" in html and "Harborview" not in html
     keys = [panel.key for panel in page.context["panels"]]
-    assert keys.index("conflicts") < keys.index("appointments-today")
+    assert keys.index("sync-conflicts") < keys.index("appointments-today")
