@@ -239,3 +239,20 @@ def test_compliance_sees_no_decision_buttons(world: dict[str, Any]) -> None:
     assert 'id="enable-form"' not in endpoint_page and "Held since" in endpoint_page
     intent_page = auditor.get(f"/admin/sync/writeintent/{world['parked'].pk}/change/").content.decode()
     assert "can look at writes but not replay them" in intent_page
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_list_actions_follow_the_same_rules(world: dict[str, Any], role: str) -> None:
+    client = signed_in(world["users"][role])
+    conflicts = [world["conflict"].pk, world["conflict_b"].pk]
+    response = client.post("/admin/sync/conflict/", {"action": "assign_to_me", "_selected_action": conflicts})
+    assert response.status_code == (302 if role in DECIDERS else 403)
+    assigned = set(Conflict.objects.filter(assignee=world["users"][role]).values_list("pk", flat=True))
+    # The front desk's selection can only reach its own location's rows.
+    expected = {
+        "front_desk": {world["conflict"].pk},
+        "compliance": set(),
+        "integration_admin": set(conflicts),
+        "superuser": set(conflicts),
+    }[role]
+    assert assigned == expected
