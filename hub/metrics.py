@@ -15,6 +15,8 @@ Gauges:
 - `hub_alerts_open{condition}`
 - `hub_location_metric{location,metric}` (every numeric dashboard metric; ages in seconds)
 - `hub_queue_depth` (django-q2 tasks waiting)
+- whatever other apps add with `register_metric_families(key, provider)`: `provider(now)` yields
+  metric families (the sync app's queue gauges by location, system and state)
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import datetime as dt
 import hmac
 import ipaddress
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from django.conf import settings
 from django.db.models import Count
@@ -37,6 +39,18 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from hub.middleware import client_address
 
 logger = logging.getLogger(__name__)
+
+FamilyProvider = Callable[[dt.datetime], Iterable[Metric]]
+_family_providers: dict[str, FamilyProvider] = {}
+
+
+def register_metric_families(key: str, provider: FamilyProvider) -> None:
+    """Add (or replace) gauges from another app; labels must be ids and codes, never PHI."""
+    _family_providers[key] = provider
+
+
+def unregister_metric_families(key: str) -> None:
+    _family_providers.pop(key, None)
 
 
 def _audit_last_hour(now: dt.datetime) -> GaugeMetricFamily:
@@ -132,6 +146,14 @@ class HubCollector:
         yield _alerts()
         yield _locations(now)
         yield from _queue()
+        for key, provider in list(_family_providers.items()):
+            try:
+                families = list(provider(now))
+            except Exception as exc:
+                # Class name only: one app's failing gauges must not cost the whole scrape.
+                logger.error("metric families %s failed: %s", key, type(exc).__name__)
+                continue
+            yield from families
 
 
 def scrape() -> bytes:

@@ -26,6 +26,9 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "sync.change_conflict",
         "sync.resolve_conflict",
         "sync.view_writeintent",
+        # Parked writes at their own locations only; failed ones need an integration admin
+        # (`sync.staff_services.may_replay`).
+        "sync.replay_writeintent",
         "intake.view_ocrreview",
         "intake.change_ocrreview",
         "intake.review_ocrreview",

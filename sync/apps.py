@@ -7,6 +7,8 @@ class SyncConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        from sync import staff_registry
         from sync.schedules import ensure_schedules
 
         post_migrate.connect(ensure_schedules, sender=self, dispatch_uid="sync.ensure_schedules")
+        staff_registry.register()
