@@ -360,6 +360,13 @@ HUB_ALERT_OPENING_HOURS = env_str("HUB_ALERT_OPENING_HOURS", "8-18")
 HUB_ALERT_OPENING_WEEKDAYS = env_str("HUB_ALERT_OPENING_WEEKDAYS", "0-4")
 # athena quota: alert when the remaining share of a reported quota falls below this.
 HUB_ALERT_QUOTA_REMAINING_RATIO = env_float("HUB_ALERT_QUOTA_REMAINING_RATIO", 0.1)
+# Sync work alerts: writes waiting or parked, portal deliveries failing, athena events not processed.
+HUB_ALERT_STUCK_WRITES_MINUTES = env_int("HUB_ALERT_STUCK_WRITES_MINUTES", 30)
+HUB_ALERT_STUCK_WRITES_THRESHOLD = env_int("HUB_ALERT_STUCK_WRITES_THRESHOLD", 3)
+HUB_ALERT_PARKED_THRESHOLD = env_int("HUB_ALERT_PARKED_THRESHOLD", 10)
+HUB_ALERT_PORTAL_FAILURE_MINUTES = env_int("HUB_ALERT_PORTAL_FAILURE_MINUTES", 15)
+HUB_ALERT_PORTAL_FAILURE_THRESHOLD = env_int("HUB_ALERT_PORTAL_FAILURE_THRESHOLD", 5)
+HUB_ALERT_STUCK_EVENTS_MINUTES = env_int("HUB_ALERT_STUCK_EVENTS_MINUTES", 10)
 # A full walk of the audit chain runs this often; in between only new rows are checked. A walk
 # (~37 s per million rows on SQLite) advances at most this many seconds per scheduled run, and a
 # "verify now" from the browser runs inside the request only up to this many rows.

@@ -48,6 +48,11 @@ pids+=($!)
 pids+=($!)
 wait_for "http://$HOST:$PORT/healthz" "The hub"
 
+# On the first start, a minute of clinic activity so every queue and dashboard has content.
+"$BIN/python" manage.py demo_activity --minutes 1 --first-run-only --hub "http://$HOST:$PORT" \
+  > var/demo-activity.log 2>&1 &
+pids+=($!)
+
 cat <<EOT
 
   Integration Hub is running.

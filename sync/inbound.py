@@ -300,12 +300,42 @@ def patient_changes(athena_patient: AthenaPatient, *, time: dt.datetime, event_i
     return changes
 
 
+def _registration_awaiting_chart(practice: Practice, athena_patient: AthenaPatient) -> Patient | None:
+    """A portal registration whose athena chart this is: link it instead of making a second patient.
+
+    When athena's notification of a new chart overtakes the hub learning the chart's id (the write
+    timed out or its connection dropped), the chart is the one the registration asked for: same
+    name and date of birth, at this practice, still waiting for its chart. Its write intent then
+    finds the chart linked when it reconciles.
+    """
+    if not athena_patient.dob:
+        return None
+    candidates = Patient.objects.select_for_update().filter(
+        practice=practice,
+        athena_patient_id__isnull=True,
+        first_name__iexact=athena_patient.first_name,
+        last_name__iexact=athena_patient.last_name,
+        dob=athena_patient.dob,
+        write_intents__operation=WriteIntent.Operation.CREATE_PATIENT,
+        write_intents__state__in=WriteIntent.OPEN_STATES,
+    )
+    matches = list(candidates.distinct()[:2])
+    if len(matches) != 1:
+        return None  # none, or ambiguous: let the normal path (and staff, if needed) decide
+    patient = matches[0]
+    patient.athena_patient_id = athena_patient.patient_id
+    patient.save(update_fields=["athena_patient_id", "updated_at"])
+    return patient
+
+
 def patient_apply_from_athena(
     *, athena_patient: AthenaPatient, occurred_at: dt.datetime, event_id: str, department_hint: str = ""
 ) -> tuple[Patient | None, list[str], bool]:
     """Merge athena's view of a patient; returns (patient, changed fields, conflict raised)."""
     practice = _practice()
     patient = Patient.objects.filter(practice=practice, athena_patient_id=athena_patient.patient_id).first()
+    if patient is None:
+        patient = _registration_awaiting_chart(practice, athena_patient)
     if patient is None:
         department = Department.objects.filter(
             practice=practice, athena_department_id__in=[athena_patient.department_id, department_hint]

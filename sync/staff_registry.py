@@ -47,7 +47,7 @@ LAG_HELP = "athena commit to hub processed, 95th percentile of the last hour's e
 
 
 def _setting(name: str, default: float) -> float:
-    return float(getattr(settings, name, default))
+    return float(getattr(settings, name, default))  # tests may override with settings fixtures
 
 
 # --- home panels ----------------------------------------------------------------------------------

@@ -283,3 +283,43 @@ def test_with_webhooks_off_the_feed_poller_still_delivers_every_change(
     deliveries = sandbox.control("GET", "../_portal/webhooks")["deliveries"]
     assert len({d["webhook_id"] for d in deliveries if d["verified"]}) == 3
     assert set(InboundEvent.objects.values_list("source", flat=True)) == {"athena-feed"}
+
+
+def test_athenas_notice_of_a_new_chart_before_the_hub_learns_its_id_links_the_registration(
+    clinics: dict[str, Any], sandbox: Sandbox
+) -> None:
+    portal = make_portal("race-portal", locations=["1"])
+    body = {
+        "portal_patient_id": "portal-race-1",
+        "location_id": "1",
+        "first_name": "Racey",
+        "last_name": "Overtaken",
+        "dob": "1984-08-08",
+        "sex": "F",
+        "email": "race@example.test",
+    }
+    registered = portal.post("/api/v1/patients", body).json()
+    # athena saves the chart but the connection drops before the hub hears the new id...
+    sandbox.configure(
+        faults={"rules": [{"method": "POST", "route": "/v1/{practiceid}/patients", "kind": "drop_after", "count": 1}]}
+    )
+    intents_run_due(client=build_athena_client(), budget_seconds=0.5)
+    intent = WriteIntent.objects.get(operation="create_patient")
+    assert intent.state == "ambiguous"
+    chart = next(p for p in sandbox.records("patients", created_via="api", full="true")["patients"])
+    # ...and athena's notification of the new chart arrives before the ledger reads athena back.
+    notice = bundle(
+        event_id="evt-new-chart",
+        patient_id=str(chart["patientid"]),
+        topic="Patient.create",
+        timestamp=dt.datetime.now(dt.UTC).isoformat(),
+    )
+    post(notice, sign(notice))
+    process()
+    assert Patient.objects.count() == 1
+    patient = Patient.objects.get(public_id=registered["patient_id"])
+    assert patient.athena_patient_id == str(chart["patientid"])
+    intents_run_due(client=build_athena_client(), budget_seconds=10)
+    intent.refresh_from_db()
+    assert intent.state == "succeeded" and intent.result["patientid"] == patient.athena_patient_id
+    assert len(sandbox.requests(route="/v1/{practiceid}/patients", method="POST")) == 1
