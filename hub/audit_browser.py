@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from hub import context
 from hub.access_log import phi_view_record
-from hub.audit import audit_record
+from hub.audit import HASHED_FIELDS, audit_record
 from hub.audit_chain import chain_verify, full_walk_request, kept_rows, verify_record
 from hub.models import AuditCheckpoint, AuditEvent, Department
 from hub.queue import enqueue
@@ -60,34 +60,7 @@ SEARCH = "search"
 EXPORT = "export"
 VERIFY = "verify"
 
-EXPORT_COLUMNS = (
-    "sequence",
-    "recorded_at",
-    "system",
-    "direction",
-    "action",
-    "actor_type",
-    "actor_id",
-    "actor_label",
-    "method",
-    "route",
-    "status_code",
-    "outcome",
-    "outcome_detail",
-    "latency_ms",
-    "department_id_ref",
-    "patient_ref",
-    "object_type",
-    "object_id",
-    "correlation_id",
-    "intent_id",
-    "attempt",
-    "upstream_request_id",
-    "remote_addr",
-    "detail",
-    "prev_hash",
-    "row_hash",
-)
+EXPORT_COLUMNS = (*HASHED_FIELDS, "prev_hash", "row_hash")
 
 
 @dataclass(frozen=True)

@@ -158,48 +158,39 @@ def _department_of(item: dict[str, Any], audit: dict[str, Any]) -> str:
     return ""
 
 
+def _audit_webhook(status_code: int, outcome: str, detail: str, **extra: Any) -> None:
+    audit_record(
+        system=AuditEvent.System.ATHENA,
+        direction=AuditEvent.Direction.INBOUND,
+        action="webhook",
+        method="POST",
+        route="/webhooks/athena/",
+        status_code=status_code,
+        outcome=outcome,
+        outcome_detail=detail,
+        **extra,
+    )
+
+
 def athena_notification_accept(*, raw_body: bytes, signature: str) -> int:
     """Verify, store and queue an athena notification; returns how many events were new."""
     try:
         verify_athena_signature(raw_body, signature)
     except InvalidSignature as exc:
-        audit_record(
-            system=AuditEvent.System.ATHENA,
-            direction=AuditEvent.Direction.INBOUND,
-            action="webhook",
-            method="POST",
-            route="/webhooks/athena/",
-            status_code=401,
-            outcome=AuditEvent.Outcome.SERIOUS_FAILURE,
-            outcome_detail=f"rejected: {exc}",
-        )
+        _audit_webhook(401, AuditEvent.Outcome.SERIOUS_FAILURE, f"rejected: {exc}")
         raise
     try:
         body = json.loads(raw_body)
         events = parse_notification(body)
     except (ValueError, InvalidNotification) as exc:
-        audit_record(
-            system=AuditEvent.System.ATHENA,
-            direction=AuditEvent.Direction.INBOUND,
-            action="webhook",
-            method="POST",
-            route="/webhooks/athena/",
-            status_code=400,
-            outcome=AuditEvent.Outcome.MINOR_FAILURE,
-            outcome_detail="unreadable notification",
-        )
+        _audit_webhook(400, AuditEvent.Outcome.MINOR_FAILURE, "unreadable notification")
         raise InvalidNotification(str(exc)) from exc
     with transaction.atomic():
         new = events_store(source=InboundEvent.Source.WEBHOOK, events=events, body=body, fast=True)
-        audit_record(
-            system=AuditEvent.System.ATHENA,
-            direction=AuditEvent.Direction.INBOUND,
-            action="webhook",
-            method="POST",
-            route="/webhooks/athena/",
-            status_code=200,
-            outcome=AuditEvent.Outcome.SUCCESS,
-            outcome_detail=f"{new} new of {len(events)}",
+        _audit_webhook(
+            200,
+            AuditEvent.Outcome.SUCCESS,
+            f"{new} new of {len(events)}",
             object_type="notification",
             object_id=events[0].event_id if events else "",
         )

@@ -191,40 +191,62 @@ class AthenaPatient:
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> AthenaPatient:
+        def read(attribute: str) -> Any:
+            value = data.get(PATIENT_WIRE_NAMES[attribute])
+            if attribute in PATIENT_DATE_FIELDS:
+                return to_date(value)
+            if attribute in PATIENT_BOOL_FIELDS:
+                return to_bool(value)
+            return to_str(value)
+
+        shared = {name: read(name) for name in PATIENT_WIRE_NAMES if name not in PATIENT_READ_OVERRIDES}
         return cls(
             patient_id=to_str(data.get("patientid")),
-            first_name=to_str(data.get("firstname")),
-            middle_name=to_str(data.get("middlename")),
-            last_name=to_str(data.get("lastname")),
-            preferred_name=to_str(data.get("preferredname")),
-            dob=to_date(data.get("dob")),
-            sex=to_str(data.get("sex")),
-            ssn=to_str(data.get("ssn")),
-            email=to_str(data.get("email")),
-            home_phone=to_str(data.get("homephone")),
-            mobile_phone=to_str(data.get("mobilephone")),
-            work_phone=to_str(data.get("workphone")),
-            address1=to_str(data.get("address1")),
-            address2=to_str(data.get("address2")),
-            city=to_str(data.get("city")),
-            state=to_str(data.get("state")),
-            zip_code=to_str(data.get("zip")),
             department_id=to_str(data.get("primarydepartmentid") or data.get("departmentid")),
-            status=to_str(data.get("status")),
-            language=to_str(data.get("language6392code")),
-            consent_to_text=to_bool(data.get("consenttotext")),
-            consent_to_call=to_bool(data.get("consenttocall")),
-            contact_name=to_str(data.get("contactname")),
-            contact_relationship=to_str(data.get("contactrelationship")),
             contact_phone=to_str(data.get("contactmobilephone") or data.get("contacthomephone")),
-            guarantor_first_name=to_str(data.get("guarantorfirstname")),
-            guarantor_last_name=to_str(data.get("guarantorlastname")),
-            guarantor_dob=to_date(data.get("guarantordob")),
-            guarantor_relationship=to_str(data.get("guarantorrelationshiptopatient")),
+            status=to_str(data.get("status")),
             last_modified=to_datetime(data.get("lastupdated") or data.get("lastmodified")),
             score=to_int(data.get("score")),
             insurances=tuple(AthenaInsurance.from_api(item) for item in data.get("insurances") or []),
+            **shared,
         )
+
+
+# The hub's names for athena's patient fields (reads and writes use the same table).
+PATIENT_WIRE_NAMES = {
+    "first_name": "firstname",
+    "middle_name": "middlename",
+    "last_name": "lastname",
+    "preferred_name": "preferredname",
+    "dob": "dob",
+    "sex": "sex",
+    "ssn": "ssn",
+    "email": "email",
+    "home_phone": "homephone",
+    "mobile_phone": "mobilephone",
+    "work_phone": "workphone",
+    "address1": "address1",
+    "address2": "address2",
+    "city": "city",
+    "state": "state",
+    "zip_code": "zip",
+    "department_id": "departmentid",
+    "language": "language6392code",
+    "consent_to_text": "consenttotext",
+    "consent_to_call": "consenttocall",
+    "contact_name": "contactname",
+    "contact_relationship": "contactrelationship",
+    "contact_phone": "contactmobilephone",
+    "guarantor_first_name": "guarantorfirstname",
+    "guarantor_last_name": "guarantorlastname",
+    "guarantor_dob": "guarantordob",
+    "guarantor_relationship": "guarantorrelationshiptopatient",
+    "notes": "notes",
+}
+PATIENT_DATE_FIELDS = {"dob", "guarantor_dob"}
+PATIENT_BOOL_FIELDS = {"consent_to_text", "consent_to_call"}
+# Read differently from how they are written (fallback keys), or written only.
+PATIENT_READ_OVERRIDES = {"department_id", "contact_phone", "notes"}
 
 
 @dataclass(frozen=True)
@@ -260,51 +282,18 @@ class PatientWrite:
     guarantor_relationship: str = ""
     notes: str = ""
 
-    _WIRE_NAMES = {
-        "first_name": "firstname",
-        "middle_name": "middlename",
-        "last_name": "lastname",
-        "preferred_name": "preferredname",
-        "dob": "dob",
-        "sex": "sex",
-        "ssn": "ssn",
-        "email": "email",
-        "home_phone": "homephone",
-        "mobile_phone": "mobilephone",
-        "work_phone": "workphone",
-        "address1": "address1",
-        "address2": "address2",
-        "city": "city",
-        "state": "state",
-        "zip_code": "zip",
-        "department_id": "departmentid",
-        "language": "language6392code",
-        "consent_to_text": "consenttotext",
-        "consent_to_call": "consenttocall",
-        "contact_name": "contactname",
-        "contact_relationship": "contactrelationship",
-        "contact_phone": "contactmobilephone",
-        "guarantor_first_name": "guarantorfirstname",
-        "guarantor_last_name": "guarantorlastname",
-        "guarantor_dob": "guarantordob",
-        "guarantor_relationship": "guarantorrelationshiptopatient",
-        "notes": "notes",
-    }
-
     def to_form(self) -> dict[str, str]:
         form: dict[str, str] = {}
         for item in fields(self):
-            if item.name.startswith("_"):
-                continue
             value = getattr(self, item.name)
             if value is None or value == "":
                 continue
             if isinstance(value, bool):
-                form[self._WIRE_NAMES[item.name]] = from_bool(value)
+                form[PATIENT_WIRE_NAMES[item.name]] = from_bool(value)
             elif isinstance(value, dt.date):
-                form[self._WIRE_NAMES[item.name]] = from_date(value)
+                form[PATIENT_WIRE_NAMES[item.name]] = from_date(value)
             else:
-                form[self._WIRE_NAMES[item.name]] = str(value)
+                form[PATIENT_WIRE_NAMES[item.name]] = str(value)
         return form
 
 
