@@ -67,7 +67,6 @@ def _idempotent(call: Call, path: str, body: dict[str, Any], create: Any) -> Rep
     if problem:
         return problem
     key = call.request.headers.get("Idempotency-Key", "").strip()
-    call.touch(idempotency_key=key or None)
     if not key:
         return _error(400, "missing_idempotency_key", "An Idempotency-Key header is required for this request.")
     fingerprint = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()

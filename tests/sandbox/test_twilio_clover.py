@@ -56,7 +56,9 @@ def test_a_message_reports_queued_sent_delivered_with_valid_signatures(control: 
     validator = RequestValidator(TOKEN)
     with receiver.lock:
         signed = [
-            validator.validate(receiver.url + "?m=abc", dict(parse_qsl(item["body"].decode())), item["headers"]["X-Twilio-Signature"])
+            validator.validate(
+                receiver.url + "?m=abc", dict(parse_qsl(item["body"].decode())), item["headers"]["X-Twilio-Signature"]
+            )
             for item in receiver.received
         ]
 
@@ -64,7 +66,9 @@ def test_a_message_reports_queued_sent_delivered_with_valid_signatures(control: 
     assert all(signed)
     assert {form["MessageSid"] for form in forms(receiver)} == {sid}
     fetched = requests.get(
-        f"{control.base_url}/_twilio/2010-04-01/Accounts/{ACCOUNT}/Messages/{sid}.json", auth=(ACCOUNT, TOKEN), timeout=5
+        f"{control.base_url}/_twilio/2010-04-01/Accounts/{ACCOUNT}/Messages/{sid}.json",
+        auth=(ACCOUNT, TOKEN),
+        timeout=5,
     ).json()
     assert fetched["status"] == "delivered" and fetched["date_sent"]
 
@@ -117,7 +121,10 @@ def test_clover_announces_charges_and_dashboard_refunds(control: Control, receiv
 
     assert auth == {"local-clover-webhook-auth"}
     changes = [body["merchants"]["SBXMERCHANT01"][0] for body in bodies]
-    assert [(c["objectId"], c["type"]) for c in changes] == [(f"P:{charge['id']}", "CREATE"), (f"P:{charge['id']}", "UPDATE")]
+    assert [(c["objectId"], c["type"]) for c in changes] == [
+        (f"P:{charge['id']}", "CREATE"),
+        (f"P:{charge['id']}", "UPDATE"),
+    ]
     assert refund["amount"] == 500
     records = control.records("charges")
     assert records["charges"][0]["amount_refunded"] == 500
