@@ -216,6 +216,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "SexEnum": ["F", "M", "U"],
         "ContactPreferenceEnum": "hub.models.Patient.ContactPreference",
+        "PaymentKindEnum": "payments.models.Payment.Kind",
+        "PaymentOperationKindEnum": "payments.models.PaymentOperation.Kind",
     },
     "COMPONENT_SPLIT_REQUEST": True,
 }

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 
-from django.db.models import Count
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
 from hub.alerts import Finding, register_alert_condition
-from hub.dashboard import MetricValue, register_location_metric
-from hub.models import Department
 from hub.staff_home import PanelData, PanelRow, register_panel, relative
 from notify.models import OutboundMessage
 from notify.services import messages_needing_staff
@@ -52,15 +49,6 @@ def texts_needing_staff(request: HttpRequest) -> PanelData:
     )
 
 
-def texts_waiting(departments: Sequence[Department], now: dt.datetime) -> Mapping[int, MetricValue]:
-    rows = (
-        OutboundMessage.objects.filter(department__in=departments, state__in=["pending", "ambiguous", "reconciling"])
-        .values("department_id")
-        .annotate(n=Count("id"))
-    )
-    return {row["department_id"]: row["n"] for row in rows}
-
-
 def check_parked_texts(now: dt.datetime) -> Iterable[Finding]:
     parked = OutboundMessage.objects.filter(state="parked").count()
     if parked:
@@ -75,5 +63,4 @@ def register() -> None:
         permission="notify.view_outboundmessage",
         priority=30,
     )
-    register_location_metric("texts-waiting", "Texts waiting", texts_waiting, kind="count")
     register_alert_condition("texts-parked", "Patient text messages are parked", check_parked_texts)

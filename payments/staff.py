@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 
-from django.db.models import Count
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
 from hub.alerts import Finding, register_alert_condition
-from hub.dashboard import MetricValue, register_location_metric
-from hub.models import Department
 from hub.staff_home import PanelData, PanelRow, register_panel, relative
 from payments.models import AppointmentCopay, PaymentOperation
 
@@ -56,17 +53,6 @@ def copay_mismatches(request: HttpRequest) -> PanelData:
     )
 
 
-def mismatches_per_location(departments: Sequence[Department], now: dt.datetime) -> Mapping[int, MetricValue]:
-    rows = (
-        AppointmentCopay.objects.filter(
-            department__in=departments, status=AppointmentCopay.Status.MISMATCHED, resolved_at=None
-        )
-        .values("department_id")
-        .annotate(n=Count("id"))
-    )
-    return {row["department_id"]: row["n"] for row in rows}
-
-
 def check_parked_operations(now: dt.datetime) -> Iterable[Finding]:
     parked = PaymentOperation.objects.filter(state="parked").count()
     if parked:
@@ -81,5 +67,4 @@ def register() -> None:
         permission="payments.view_appointmentcopay",
         priority=25,
     )
-    register_location_metric("copay-mismatches", "Copay mismatches", mismatches_per_location, warn_above=0)
     register_alert_condition("payments-parked", "Payment operations are parked", check_parked_operations)
