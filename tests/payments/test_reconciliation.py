@@ -196,3 +196,42 @@ def test_clover_s_own_webhook_reaches_the_live_hub(outbound: Sandbox, live_serve
     wait_for(lambda: outbound.control("GET", "callbacks", params={"system": "clover"})["by_status"] == {"delivered": 1})
     assert CloverWebhookHint.objects.get().payment == Payment.objects.get()
     assert AuditEvent.objects.filter(system="clover", direction="inbound", status_code=200).count() == 1
+
+
+def test_a_webhook_settles_a_charge_whose_answer_was_lost_without_a_resend(
+    portal: Portal, outbound: Sandbox, boston: Department, settings: Any
+) -> None:
+    settings.HUB_INTENT_BACKOFF_SECONDS = 60  # the worker's retry is far off: only the webhook can settle it
+    appointment = visit(outbound, boston, copay_dollars=25)
+    outbound.configure(faults={"rules": [{"method": "POST", "route": "/_clover/v1/charges", "kind": "drop_after"}]})
+    payment = pay(portal, appointment)
+    drain_payments()
+    operation = Payment.objects.get(public_id=payment["id"]).operations.get()
+    assert operation.state == "ambiguous"
+    charge_id = outbound.records("charges")["charges"][0]["id"]
+
+    webhook(clover_body(charge_id, "CREATE"))
+    clover_hints_process(clover=clover_client())
+
+    operation.refresh_from_db()
+    assert (operation.state, operation.reconciled, operation.card_token) == ("succeeded", True, "")
+    assert Payment.objects.get(public_id=payment["id"]).status == "succeeded"
+    assert len(outbound.requests(system="clover", method="POST")) == 1
+
+
+def test_an_unknown_outcome_past_clover_s_key_window_is_parked_not_resent(
+    portal: Portal, outbound: Sandbox, boston: Department
+) -> None:
+    appointment = visit(outbound, boston, copay_dollars=25)
+    payment = pay(portal, appointment)
+    operation = Payment.objects.get(public_id=payment["id"]).operations.get()
+    type(operation).objects.filter(pk=operation.pk).update(
+        state="ambiguous", must_reconcile=True, first_attempt_at=timezone.now() - dt.timedelta(hours=25)
+    )
+
+    drain_payments()
+
+    operation.refresh_from_db()
+    assert operation.state == "parked" and "Idempotency-Key window" in operation.last_error
+    assert Payment.objects.get(public_id=payment["id"]).status == "needs_attention"
+    assert outbound.requests(system="clover") == []
