@@ -417,8 +417,11 @@ def _athena_problem(message: OutboundMessage, patient: Patient, athena: AthenaCl
 
 def _template_values(message: OutboundMessage, patient: Patient) -> dict[str, str]:
     portal = settings.NOTIFY_PORTAL_URL.rstrip("/")
-    values = {"first_name": (patient.preferred_name or patient.first_name).split(" ")[0], "practice": ""}
-    values["practice"] = message.department.practice.name
+    values = {
+        # First name only (the preferred one when the patient gave it): never a full name.
+        "first_name": (patient.preferred_name or patient.first_name).split(" ")[0],
+        "practice": message.department.practice.name,
+    }
     appointment = message.appointment
     if appointment is not None:
         local = appointment.starts_at
