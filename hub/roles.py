@@ -36,6 +36,11 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "eligibility.view_eligibilitycheck",
         "eligibility.add_eligibilitycheck",
         "eligibility.view_denialrisk",
+        # Patient texts and payments (issue 8): see them, resolve copay mismatches.
+        "notify.view_outboundmessage",
+        "payments.view_payment",
+        "payments.view_appointmentcopay",
+        "payments.resolve_appointmentcopay",
     ),
     COMPLIANCE: (
         "hub.view_*",
@@ -48,6 +53,8 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "hub.browse_auditevent",
         "hub.export_auditevent",
         "hub.verify_auditevent",
+        "notify.view_*",
+        "payments.view_*",
     ),
     INTEGRATION_ADMIN: (
         "hub.view_*",
@@ -62,6 +69,9 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "eligibility.view_*",
         "eligibility.change_denialmodel",
         "django_q.*",
+        # Issue 8: message templates are theirs to edit; texts and payments theirs to retry or reverse.
+        "notify.*",
+        "payments.*",
         "auth.view_user",
         "auth.add_user",
         "auth.change_user",

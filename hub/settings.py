@@ -75,6 +75,8 @@ INSTALLED_APPS = [
     "sync",
     "eligibility",
     "intake",
+    "notify",  # patient SMS through Twilio (issue 8)
+    "payments",  # copay and balance payments through Clover (issue 8)
 ]
 
 MIDDLEWARE = [
@@ -215,6 +217,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "SexEnum": ["F", "M", "U"],
         "ContactPreferenceEnum": "hub.models.Patient.ContactPreference",
+        "PaymentKindEnum": "payments.models.Payment.Kind",
+        "PaymentOperationKindEnum": "payments.models.PaymentOperation.Kind",
     },
     "COMPONENT_SPLIT_REQUEST": True,
 }
@@ -268,6 +272,42 @@ PORTAL_WEBHOOK_URL = env_str("PORTAL_WEBHOOK_URL", "http://127.0.0.1:8100/_porta
 PORTAL_WEBHOOK_SECRET = env_str("PORTAL_WEBHOOK_SECRET", "whsec_bG9jYWwtcG9ydGFsLXdlYmhvb2stc2VjcmV0LTAx")
 PORTAL_WEBHOOK_SECRET_PREVIOUS = env_str("PORTAL_WEBHOOK_SECRET_PREVIOUS", "")
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8100/_portal")
+
+# --- Patient SMS (Twilio) and payments (Clover) ------------------------------------------------
+# The defaults are the sandbox's documented local credentials; production sets every one of them.
+
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000001")
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN", "local-twilio-auth-token")
+# During an auth-token rotation Twilio may still sign with the old one for a while.
+TWILIO_AUTH_TOKEN_PREVIOUS = env_str("TWILIO_AUTH_TOKEN_PREVIOUS", "")
+TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER", "+16175550100")
+TWILIO_BASE_URL = env_str("TWILIO_BASE_URL", "http://127.0.0.1:8100/_twilio")
+TWILIO_STATUS_CALLBACK_URL = env_str("TWILIO_STATUS_CALLBACK_URL", f"{HUB_PUBLIC_URL}/webhooks/twilio/status/")
+TWILIO_CONNECT_TIMEOUT = env_float("TWILIO_CONNECT_TIMEOUT", 5.0)
+TWILIO_READ_TIMEOUT = env_float("TWILIO_READ_TIMEOUT", 15.0)
+# Twilio signs the exact URL it called. Behind a TLS-terminating proxy set the public base URL
+# (https://hub.example.org); empty: rebuilt from the request, honouring X-Forwarded-Proto/Host/Port
+# only when HUB_TRUSTED_PROXY_COUNT says a proxy is in front.
+TWILIO_WEBHOOK_BASE_URL = env_str("TWILIO_WEBHOOK_BASE_URL", "")
+# After an unknown send outcome, wait this long before looking for the message in Twilio (a request
+# that timed out on our side may still be landing on Twilio's).
+NOTIFY_AMBIGUOUS_SETTLE_SECONDS = env_float("NOTIFY_AMBIGUOUS_SETTLE_SECONDS", 30.0)
+# Local time window (per location's time zone) in which no SMS goes out; messages due then wait.
+NOTIFY_QUIET_HOURS = env_str("NOTIFY_QUIET_HOURS", "21:00-08:00")
+# Where message links point: the portal's own pages (no PHI in the link, the portal signs the patient in).
+NOTIFY_PORTAL_URL = env_str("NOTIFY_PORTAL_URL", "https://portal.example.test")
+# Keyed hash for phone numbers in opt-out rows (derived from SECRET_KEY when empty).
+NOTIFY_PHONE_HASH_KEY = env_str("NOTIFY_PHONE_HASH_KEY", "")
+
+CLOVER_BASE_URL = env_str("CLOVER_BASE_URL", "http://127.0.0.1:8100/_clover")
+CLOVER_API_TOKEN = env_str("CLOVER_API_TOKEN", "local-clover-private-token")
+CLOVER_MERCHANT_ID = env_str("CLOVER_MERCHANT_ID", "SBXMERCHANT01")
+CLOVER_WEBHOOK_AUTH_CODE = env_str("CLOVER_WEBHOOK_AUTH_CODE", "local-clover-webhook-auth")
+CLOVER_CONNECT_TIMEOUT = env_float("CLOVER_CONNECT_TIMEOUT", 5.0)
+CLOVER_READ_TIMEOUT = env_float("CLOVER_READ_TIMEOUT", 30.0)
+# How long Clover remembers an Idempotency-Key: past it, a resend could charge again, so an
+# unresolved payment is parked for staff instead.
+CLOVER_IDEMPOTENCY_WINDOW_HOURS = env_int("CLOVER_IDEMPOTENCY_WINDOW_HOURS", 24)
 
 # --- Data protection ---------------------------------------------------------------------------
 
@@ -329,6 +369,8 @@ LOGGING: dict[str, Any] = {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
         "django-q": {"level": "WARNING"},
+        # urllib3's debug lines carry query strings (Twilio's message list filters by phone number).
+        "urllib3": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
     },
 }

@@ -13,6 +13,8 @@ urlpatterns = [
     path("o/token/", PortalTokenView.as_view(), name="oauth2-token"),
     path("api/v1/", include("intake.api.urls")),
     path("webhooks/", include("sync.urls")),
+    path("webhooks/twilio/", include("notify.urls")),  # issue 8: SMS status callbacks and replies
+    path("webhooks/clover/", include("payments.urls")),  # issue 8: Clover payment webhooks
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("healthz", health.healthz, name="healthz"),

@@ -239,6 +239,9 @@ class SandboxApp:
         started: float,
     ) -> None:
         ids: dict[str, Any] = dict(call.touched)
+        key = request.headers.get("Idempotency-Key")
+        if key:
+            ids.setdefault("idempotency_key", key)  # faulted calls too: retries must reuse it
         if call.events:
             ids["events"] = [event["id"] for event in call.events]  # ties an API write to its webhook
         self.state.db.insert_autocommit(

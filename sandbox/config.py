@@ -20,6 +20,8 @@ DEFAULT_PORTAL_SECRET = "whsec_bG9jYWwtcG9ydGFsLXdlYmhvb2stc2VjcmV0LTAx"  # noqa
 DEFAULT_TWILIO_ACCOUNT_SID = "AC00000000000000000000000000000001"
 DEFAULT_TWILIO_AUTH_TOKEN = "local-twilio-auth-token"  # noqa: S105 - documented local default
 DEFAULT_CLOVER_TOKEN = "local-clover-private-token"  # noqa: S105 - documented local default
+DEFAULT_CLOVER_WEBHOOK_AUTH = "local-clover-webhook-auth"
+SYSTEMS = ("athena", "clearinghouse", "twilio", "clover", "portal")
 
 FAULT_KINDS = ("error_before", "error_after", "hang_after", "drop_after", "rate_limited", "slow")
 TYPE_DRIFT_MODES = ("modern", "legacy")
@@ -87,6 +89,7 @@ DEFAULTS: dict[str, Any] = {
         "rate": 0.0,
         "kinds": {"hang_after": 8, "drop_after": 5, "slow": 4, "rate_limited": 3},
         "methods": None,  # null = every method; e.g. ["POST", "PUT", "DELETE"]
+        "systems": ["athena"],  # which systems the global rate applies to (rules apply to every system)
         "rules": [],
         "hang_seconds": 1.5,
         "slow_seconds": 0.5,
@@ -112,8 +115,29 @@ DEFAULTS: dict[str, Any] = {
         "respond_status": 204,
         "delay_seconds": 0.0,
     },
-    "twilio": {"accounts": {DEFAULT_TWILIO_ACCOUNT_SID: DEFAULT_TWILIO_AUTH_TOKEN}},
-    "clover": {"api_tokens": [DEFAULT_CLOVER_TOKEN]},
+    "twilio": {
+        "accounts": {DEFAULT_TWILIO_ACCOUNT_SID: DEFAULT_TWILIO_AUTH_TOKEN},
+        # Where a patient's reply to one of the account's numbers is posted (the number's "A message comes in").
+        "inbound_url": "http://127.0.0.1:8000/webhooks/twilio/inbound/",
+        # Status callbacks to each message's StatusCallback: queued, sent, then delivered/undelivered/failed.
+        "callbacks": {"enabled": True, "delay_seconds": 0.05, "duplicate_rate": 0.0, "drop_rate": 0.0},
+        "undeliverable": [],  # recipients whose messages end `undelivered` (30003)
+        "failing": [],  # recipients whose messages end `failed` (30008)
+    },
+    "clover": {
+        "api_tokens": [DEFAULT_CLOVER_TOKEN],
+        "merchant_id": "SBXMERCHANT01",
+        "void_window_seconds": 1500,  # Clover voids a card payment only within 25 minutes
+        "webhook": {
+            "enabled": True,
+            "url": "http://127.0.0.1:8000/webhooks/clover/",
+            "auth_code": DEFAULT_CLOVER_WEBHOOK_AUTH,
+            "app_id": "SBXHUBAPP0001",
+            "delay_seconds": 0.05,
+            "duplicate_rate": 0.0,
+            "drop_rate": 0.0,
+        },
+    },
 }
 
 # Keys whose value is replaced as a whole by an update instead of merged key by key.
@@ -121,6 +145,9 @@ _REPLACE_PATHS = {
     ("faults", "kinds"),
     ("faults", "rules"),
     ("faults", "methods"),
+    ("faults", "systems"),
+    ("twilio", "undeliverable"),
+    ("twilio", "failing"),
     ("portal", "secrets"),
     ("oauth", "scope_prefixes"),
     ("oauth", "rate_limited_body"),
@@ -207,8 +234,13 @@ def validate_config(config: Mapping[str, Any]) -> None:
             if kind not in FAULT_KINDS:
                 raise ConfigError(f"faults.rules[{index}]: unknown fault kind {kind!r}")
         _check_rate(f"faults.rules[{index}].rate", rule.get("rate", 1.0))
+    systems = faults["systems"]
+    if not isinstance(systems, list) or any(system not in SYSTEMS for system in systems):
+        raise ConfigError(f"faults.systems must be a list of {', '.join(SYSTEMS)}")
     for key in ("duplicate_rate", "drop_rate"):
         _check_rate(f"webhook.{key}", config["webhook"][key])
+        _check_rate(f"twilio.callbacks.{key}", config["twilio"]["callbacks"][key])
+        _check_rate(f"clover.webhook.{key}", config["clover"]["webhook"][key])
     if not config["portal"]["secrets"]:
         raise ConfigError("portal.secrets needs at least one secret")
     if float(config["throttle"]["per_second"]) <= 0:

@@ -15,8 +15,10 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request
 
+from sandbox import clover, twilio
 from sandbox.athena import appointments, insurances, patients
 from sandbox.athena.records import load_appointment_row, load_provider, parse_id
+from sandbox.callbacks import public_row
 from sandbox.common import parse_athena_date, parse_time
 from sandbox.config import ConfigError
 from sandbox.db import Transaction
@@ -195,8 +197,8 @@ def _edit_appointment_update(tx: Transaction, state: SandboxState, edit: dict[st
     appointmentid = _id(edit, "appointmentid")
     fields = edit.get("fields", {})
     if not isinstance(fields, dict) or not fields:
-        raise ControlError(400, "fields must name date, starttime, providerid or appointmenttypeid")
-    unknown = set(fields) - {"date", "starttime", "providerid", "appointmenttypeid"}
+        raise ControlError(400, "fields must name date, starttime, providerid, appointmenttypeid or copay")
+    unknown = set(fields) - {"date", "starttime", "providerid", "appointmenttypeid", "copay"}
     if unknown:
         raise ControlError(400, f"cannot edit {sorted(unknown)} on an appointment")
     row, event = appointments.appointment_update(tx, state, appointmentid, fields, actor=ACTOR)
@@ -301,6 +303,9 @@ EDITS: dict[str, Callable[[Transaction, SandboxState, dict[str, Any]], dict[str,
     "slot.create": _edit_slot_create,
     "slot.freeze": _edit_slot_freeze,
     "provider.update": _edit_provider_update,
+    # The other systems: a patient's text message to the hub's number, a refund on the Clover dashboard.
+    "twilio.inbound": twilio.edit_inbound,
+    "clover.refund": clover.edit_dashboard_refund,
 }
 
 
@@ -589,6 +594,8 @@ RECORDS: dict[str, Callable[[SandboxState, Request], dict[str, Any]]] = {
     "patients": _records_patients,
     "insurances": _records_insurances,
     "appointments": _records_appointments,
+    "messages": lambda state, request: twilio.records_messages(state, request.args),
+    "charges": lambda state, request: clover.records_charges(state, request.args),
 }
 
 
@@ -641,6 +648,26 @@ def get_webhooks(state: SandboxState, request: Request) -> Reply:
     )
 
 
+def get_callbacks(state: SandboxState, request: Request) -> Reply:
+    """What the Twilio and Clover look-alikes posted to the hub (status callbacks, inbound SMS, webhooks)."""
+    args = request.args
+    where: list[str] = ["1 = 1"]
+    values: list[Any] = []
+    for name in ("system", "kind", "status", "ref"):
+        if args.get(name):
+            where.append(f"{name} = ?")
+            values.append(args[name])
+    rows = state.db.query(
+        f"SELECT * FROM outbound_callbacks WHERE {' AND '.join(where)} ORDER BY id",  # noqa: S608 - placeholders only
+        values,
+    )
+    items = [public_row(row) for row in rows]
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item["status"]] = counts.get(item["status"], 0) + 1
+    return _reply({"callbacks": items, "count": len(items), "by_status": counts})
+
+
 def replay_webhooks(state: SandboxState, request: Request) -> Reply:
     body = _json(request)
     status = body.get("status", "dead")
@@ -671,6 +698,8 @@ def get_stats(state: SandboxState, request: Request) -> Reply:
                 "webhook_deliveries",
                 "twilio_messages",
                 "clover_charges",
+                "clover_refunds",
+                "outbound_callbacks",
                 "portal_deliveries",
                 "clearinghouse_exchanges",
                 "benefit_checks",
@@ -793,6 +822,7 @@ CONTROL_MAP = Map(
         Rule("/_sandbox/records/<kind>", endpoint="records", methods=["GET"]),
         Rule("/_sandbox/webhooks", endpoint="webhooks", methods=["GET"]),
         Rule("/_sandbox/webhooks/replay", endpoint="replay", methods=["POST"]),
+        Rule("/_sandbox/callbacks", endpoint="callbacks", methods=["GET"]),
         Rule("/_sandbox/stats", endpoint="stats", methods=["GET"]),
         Rule("/_sandbox/quota", endpoint="quota", methods=["PUT", "POST"]),
         Rule("/_sandbox/tokens/revoke", endpoint="revoke", methods=["POST"]),
@@ -810,6 +840,7 @@ HANDLERS: dict[str, Callable[..., Reply]] = {
     "records": get_records,
     "webhooks": get_webhooks,
     "replay": replay_webhooks,
+    "callbacks": get_callbacks,
     "stats": get_stats,
     "quota": put_quota,
     "revoke": revoke_tokens,

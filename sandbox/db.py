@@ -231,6 +231,31 @@ CREATE TABLE IF NOT EXISTS clover_idempotency (
     created_at REAL NOT NULL,
     PRIMARY KEY (token, key)
 );
+CREATE TABLE IF NOT EXISTS twilio_optouts (
+    account_sid TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    opted_out_at REAL NOT NULL,
+    PRIMARY KEY (account_sid, sender, recipient)
+);
+CREATE TABLE IF NOT EXISTS outbound_callbacks (
+    id INTEGER PRIMARY KEY,
+    system TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    ref TEXT,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL,
+    due_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL DEFAULT 1,
+    created_at REAL NOT NULL,
+    last_attempt_at REAL,
+    last_status INTEGER,
+    last_error TEXT,
+    response TEXT,
+    duplicate_of INTEGER
+);
+CREATE INDEX IF NOT EXISTS outbound_callbacks_due ON outbound_callbacks (status, due_at);
 CREATE TABLE IF NOT EXISTS portal_deliveries (
     id INTEGER PRIMARY KEY,
     received_at REAL NOT NULL,
@@ -273,6 +298,8 @@ DATA_TABLES = (
     "clover_charges",
     "clover_refunds",
     "clover_idempotency",
+    "twilio_optouts",
+    "outbound_callbacks",
     "portal_deliveries",
     "clearinghouse_exchanges",
     "meta",

@@ -1,4 +1,4 @@
-"""Which fault, if any, a request gets: per-route rules first, then the global rate (athena API only).
+"""Which fault, if any, a request gets: per-route rules first, then the global rate (`faults.systems`).
 
 Draws come from a hash of (seed, method, route template, n) where n counts earlier requests to the
 same method and route, so the same seed and the same request sequence give the same faults, even
@@ -70,8 +70,10 @@ def decide(state: SandboxState, *, system: str, method: str, route: str, path: s
             state.rule_uses[index] = state.rule_uses.get(index, 0) + 1
         return _fault(settings, kind, f"rule:{index}", rule)
     rate = float(settings["rate"])
-    if rate <= 0 or system != "athena" or not route.startswith("/v1/"):
+    if rate <= 0 or system not in settings["systems"]:
         return None
+    if system == "athena" and not route.startswith("/v1/"):
+        return None  # the token endpoint has its own limit; faults there come from rules only
     methods = settings["methods"]
     if methods is not None and method not in [str(item).upper() for item in methods]:
         return None

@@ -101,7 +101,8 @@ def start_in_thread(
     `port=0` picks a free port; `db=None` uses a temporary SQLite file removed on `stop()`.
     Any other keyword is a setting (`seed=3`, `type_drift="legacy"`, `faults={...}`...). Webhooks are
     off unless a `webhook` setting is passed, so a test sandbox never posts to a developer's running hub;
-    passing `webhook={"url": ...}` switches them on.
+    passing `webhook={"url": ...}` switches them on. Twilio status callbacks and Clover webhooks
+    likewise stay off unless a `twilio` or `clover` setting is passed.
     """
     settings = dict(config)
     webhook = dict(settings.get("webhook") or {})
@@ -110,6 +111,13 @@ def start_in_thread(
     else:
         webhook.setdefault("enabled", True)
     settings["webhook"] = webhook
+    # Twilio status callbacks and Clover webhooks are off the same way unless their settings are passed.
+    twilio = dict(settings.get("twilio") or {})
+    twilio["callbacks"] = {"enabled": "twilio" in settings, **(twilio.get("callbacks") or {})}
+    settings["twilio"] = twilio
+    clover = dict(settings.get("clover") or {})
+    clover["webhook"] = {"enabled": "clover" in settings, **(clover.get("webhook") or {})}
+    settings["clover"] = clover
     built = build_server(host=host, port=port, db=db, reset=reset, verbose=verbose, config=settings)
     thread = threading.Thread(target=built.serve_forever, name=f"sandbox-{built.port}", daemon=True)
     built._thread = thread

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from sandbox.callbacks import CallbackDispatcher
 from sandbox.common import Clock
 from sandbox.config import default_config, merge_config
 from sandbox.db import Database, meta_get
@@ -42,6 +43,7 @@ class SandboxState:
         self.token_minutes: dict[tuple[str, int], int] = {}
         self.token_cache: dict[str, tuple[str, float]] = {}
         self.webhooks = WebhookDispatcher(self)
+        self.callbacks = CallbackDispatcher(self)  # Twilio status/inbound callbacks and Clover webhooks
         self.seed = int(self._config["seed"])
 
     # --- configuration ----------------------------------------------------------------------
@@ -115,6 +117,7 @@ class SandboxState:
 
     def close(self) -> None:
         self.webhooks.stop()
+        self.callbacks.stop()
         self.db.close()
         if self._owned_dir is not None:
             self._owned_dir.cleanup()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from intake.api import views
+from intake.api import payment_views, views
 
 urlpatterns = [
     path("locations", views.LocationListView.as_view(), name="api-locations"),
@@ -17,4 +17,11 @@ urlpatterns = [
     path("appointments/<str:appointment_id>/check-in", views.AppointmentCheckInView.as_view(), name="api-check-in"),
     path("events", views.EventListView.as_view(), name="api-events"),
     path("submissions/<uuid:submission_id>", views.SubmissionDetailView.as_view(), name="api-submission"),
+    # Payments (issue 8): create a payment intent, complete it with a card token, read it, refund it.
+    path("payments", payment_views.PaymentCreateView.as_view(), name="api-payments"),
+    path("payments/<uuid:payment_id>", payment_views.PaymentDetailView.as_view(), name="api-payment"),
+    path(
+        "payments/<uuid:payment_id>/complete", payment_views.PaymentCompleteView.as_view(), name="api-payment-complete"
+    ),
+    path("payments/<uuid:payment_id>/refunds", payment_views.PaymentRefundView.as_view(), name="api-payment-refunds"),
 ]

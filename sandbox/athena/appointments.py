@@ -425,7 +425,7 @@ def appointment_set_status(
 def appointment_update(
     tx: Transaction, state: SandboxState, appointmentid: int, fields: dict[str, Any], *, actor: str
 ) -> tuple[sqlite3.Row, dict[str, Any] | None]:
-    """Front-desk edit of a booked appointment's time, provider or type (fires Appointment.update)."""
+    """Front-desk edit of a booked appointment's time, provider, type or expected copay (fires Appointment.update)."""
     row = load_appointment_row(tx, appointmentid)
     if row is None:
         raise not_found(state.config)
@@ -457,6 +457,14 @@ def appointment_update(
         data.update(_type_fields(types, typeid))
     if "frozen" in fields:
         columns["frozen"] = int(bool(fields["frozen"]))
+    if "copay" in fields:
+        copay = fields["copay"]
+        if isinstance(copay, bool) or not isinstance(copay, int | float | str):
+            raise invalid(f"Invalid copay: {copay}", ["copay"])
+        try:
+            data["copay"] = int(float(copay)) if float(copay).is_integer() else float(copay)
+        except ValueError:
+            raise invalid(f"Invalid copay: {copay}", ["copay"]) from None
     if "date" in columns or "starttime" in columns:
         columns["start_at"] = local_timestamp(date_iso, start, department_zone(tx, row["departmentid"]))
     data["lastmodifiedby"] = actor

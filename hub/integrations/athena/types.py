@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field, fields
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from hub.integrations.athena.coerce import (
@@ -392,6 +393,7 @@ class AthenaAppointment:
     rescheduled_appointment_id: str = ""
     last_modified: dt.datetime | None = None
     checkin_at: dt.datetime | None = None
+    copay_cents: int | None = None  # the visit's expected copay; None when athena does not say
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> AthenaAppointment:
@@ -414,7 +416,23 @@ class AthenaAppointment:
             rescheduled_appointment_id=to_str(data.get("rescheduledappointmentid")),
             last_modified=to_datetime(data.get("lastmodified")),
             checkin_at=to_datetime(data.get("checkindatetime")),
+            copay_cents=_copay_cents(data),
         )
+
+
+def _copay_cents(data: dict[str, Any]) -> int | None:
+    """athena's copay in dollars ("25", 25, "25.00", or `appointmentcopay.insurancecopay`) as integer cents."""
+    nested = data.get("appointmentcopay")
+    value = data.get("copay")
+    if value in (None, "") and isinstance(nested, dict):
+        value = nested.get("insurancecopay")
+    if value in (None, "") or isinstance(value, bool):
+        return None
+    text = str(value).strip().lstrip("$").replace(",", "")
+    try:
+        return int((Decimal(text) * 100).to_integral_value(rounding=ROUND_HALF_UP))
+    except InvalidOperation:
+        return None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Clover (card payments): the e-commerce REST client, no models."""

@@ -1,0 +1,1 @@
+"""Twilio (SMS): the outbound client and the webhook signature check, no models."""

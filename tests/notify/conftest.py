@@ -1,0 +1,3 @@
+"""Fixtures for the notify tests (shared ones live in tests/outbound.py)."""
+
+from tests.outbound import outbound  # noqa: F401 - a fixture
