@@ -301,16 +301,19 @@ def _registration_awaiting_chart(practice: Practice, athena_patient: AthenaPatie
     """
     if not athena_patient.dob:
         return None
+    waiting = WriteIntent.objects.filter(
+        operation=WriteIntent.Operation.CREATE_PATIENT, state__in=WriteIntent.OPEN_STATES
+    ).values("patient_id")
+    # The join stays in a subquery: PostgreSQL refuses FOR UPDATE together with DISTINCT.
     candidates = Patient.objects.select_for_update().filter(
         practice=practice,
         athena_patient_id__isnull=True,
         first_name__iexact=athena_patient.first_name,
         last_name__iexact=athena_patient.last_name,
         dob=athena_patient.dob,
-        write_intents__operation=WriteIntent.Operation.CREATE_PATIENT,
-        write_intents__state__in=WriteIntent.OPEN_STATES,
+        pk__in=waiting,
     )
-    matches = list(candidates.distinct()[:2])
+    matches = list(candidates.order_by("pk")[:2])
     if len(matches) != 1:
         return None  # none, or ambiguous: let the normal path (and staff, if needed) decide
     patient = matches[0]

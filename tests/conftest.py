@@ -76,3 +76,43 @@ def sandbox(sandbox_server: SandboxServer, settings: Any) -> Sandbox:
 
     _process_client.cache_clear()
     return Sandbox(sandbox_server)
+
+
+class TaskQueue:
+    """The django-q2 queue as the cluster would see it, on whichever broker the run uses.
+
+    On the ORM broker tasks are rows committed with the caller's transaction; on Redis they are
+    pushed once the transaction commits, so requests that enqueue run inside `capture()`.
+    """
+
+    def __init__(self, capture: Any) -> None:
+        from django_q.brokers import get_broker
+
+        from hub.queue import uses_orm_broker
+
+        self._capture = capture
+        self._orm = uses_orm_broker()
+        self._broker = None if self._orm else get_broker()
+        if self._broker is not None:
+            self._broker.purge_queue()
+
+    def capture(self) -> Any:
+        return self._capture(execute=True)
+
+    def tasks(self) -> list[dict[str, Any]]:
+        from django_q.models import OrmQ
+        from django_q.signing import SignedPackage
+
+        if self._orm:
+            return [queued.task for queued in OrmQ.objects.all()]
+        assert self._broker is not None
+        raw = self._broker.connection.lrange(self._broker.list_key, 0, -1)
+        return [SignedPackage.loads(item) for item in raw]
+
+
+@pytest.fixture
+def task_queue(db: Any, django_capture_on_commit_callbacks: Any) -> Iterator[TaskQueue]:
+    queue = TaskQueue(django_capture_on_commit_callbacks)
+    yield queue
+    if queue._broker is not None:
+        queue._broker.purge_queue()

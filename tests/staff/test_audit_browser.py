@@ -19,6 +19,7 @@ from hub.audit import audit_record
 from hub.audit_browser import AuditFilters, audit_search
 from hub.audit_chain import chain_verify
 from hub.models import AuditEvent
+from tests.conftest import TaskQueue
 from tests.staff.conftest import sign_in
 
 
@@ -271,18 +272,18 @@ def test_the_scheduled_full_walk_resumes_across_runs_and_records_once(monkeypatc
 
 @pytest.mark.django_db
 def test_a_big_chain_is_verified_on_the_queue_in_the_requesters_name(
-    client: Client, compliance: Any, settings: Any
+    client: Client, compliance: Any, settings: Any, task_queue: TaskQueue
 ) -> None:
-    from django_q.models import OrmQ
-
     from hub.tasks import audit_chain_walk_task
 
     settings.HUB_AUDIT_VERIFY_INLINE_MAX_ROWS = 3
     for _ in range(5):
         record()
     sign_in(client, compliance)
-    client.post("/admin/audit/verify/")
-    assert OrmQ.objects.count() == 1  # handed to the queue, not walked in the request
+    with task_queue.capture():
+        client.post("/admin/audit/verify/")
+    queued = task_queue.tasks()  # handed to the queue, not walked in the request
+    assert [task["func"] for task in queued] == ["hub.tasks.audit_chain_walk_task"]
     assert not AuditEvent.objects.filter(action="verify").exists()
     assert "A full check is running" in client.get("/admin/audit/verify/").content.decode()
     assert audit_chain_walk_task()["done"]
