@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from intake.ocr.payers import Payer, default_payers
 
-# CR80 (85.60 × 53.98 mm) at 300 dpi.
+# CR80 (85.60 x 53.98 mm) at 300 dpi.
 CARD_WIDTH = 1011
 CARD_HEIGHT = 638
 MARGIN = 40
@@ -185,7 +185,7 @@ def generate_card(seed: int, level: int = 0, *, layout: str | None = None, case:
     """Render a seeded synthetic card (front and back) degraded to `level` (0 clean … 3 heavy)."""
     if level not in DEGRADATION_LEVELS:
         raise ValueError(f"level must be one of {sorted(DEGRADATION_LEVELS)}")
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - seeded synthetic cards, reproducible by design
     case = case or rng.choices(CASES, weights=_CASE_WEIGHTS)[0]
     if case not in CASES:
         raise ValueError(f"case must be one of {CASES}")
@@ -452,7 +452,7 @@ def _render_front(
     card = _Card(style)
     card.watermark(rng)
     badge = truth["plan_type"] if truth["plan_type"] and rng.random() < 0.3 else None
-    top = card.header(rng, truth["payer_name"], badge) + 28
+    top: float = card.header(rng, truth["payer_name"], badge) + 28
     plan_row = [] if badge or not truth["plan_type"] else [("plan_type", truth["plan_type"])]
     rows: list[tuple[str, str]] = [("subscriber_name", printed["subscriber_name"]), ("member_id", printed["member_id"])]
     if truth["group_number"]:
@@ -567,7 +567,7 @@ def _render_back(
     rng.shuffle(rows)
     if truth["payer_id"]:
         rows.append((card.label(rng.choice(_LABELS["payer_id"])), truth["payer_id"]))
-    y = MARGIN
+    y: float = MARGIN
     for label, value in rows:
         x = card.text((MARGIN, y), f"{label}:", body)
         card.text((x + 14, y), value, body)

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 
 # For comparing two readings: every confusable folded to its digit.
 _FOLD = str.maketrans({"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "S": "5", "B": "8", "Z": "2", "G": "6"})
-LETTER_TO_DIGIT = {"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "S": "5", "B": "8", "Z": "2", "G": "6", "T": "7"}
+LETTER_TO_DIGIT = {"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "S": "5", "B": "8", "Z": "2", "G": "6"}
 DIGIT_TO_LETTER = {"0": "O", "1": "I", "5": "S", "8": "B", "2": "Z", "6": "G"}
 # How cheaply each swap explains a misreading: O/0 is the commonest mix-up in DejaVu and most
 # card fonts, B/8 and G/6 much rarer. Lower means more plausible.
 _SWAP_COST = {"O": 0.5, "0": 0.5, "Q": 0.7, "D": 0.9, "I": 0.6, "1": 0.6, "L": 0.8, "S": 0.8, "5": 0.8,
-              "B": 0.9, "8": 0.9, "Z": 0.9, "2": 0.9, "G": 0.9, "6": 0.9, "T": 1.0}  # fmt: skip
+              "B": 0.9, "8": 0.9, "Z": 0.9, "2": 0.9, "G": 0.9, "6": 0.9}  # fmt: skip
 # Two readings whose swap costs differ by less than this are equally plausible: staff must look.
 AMBIGUITY_MARGIN = 0.3
 
@@ -131,6 +131,30 @@ def resolve_mbi(raw: str) -> IdReading | None:
     if not MBI_PATTERN.match(value):
         return None
     return IdReading(value=value, ambiguous=ambiguous, substitutions=swaps)
+
+
+def repair_mbi(raw: str) -> IdReading | None:
+    """An MBI read with one character doubled ("6FQO0D68EP90"): drop one of a look-alike pair.
+
+    Tesseract's line model sometimes reads one glyph as two similar ones. An MBI has a fixed
+    length, so a one-too-long reading with such a pair can be repaired; the result is always
+    flagged for confirmation.
+    """
+    text = compact(raw)
+    if len(text) != len(_MBI_SHAPE) + 1:
+        return None
+    options: list[tuple[int, str]] = []
+    for index in range(len(text) - 1):
+        if fold_confusables(text[index]) == fold_confusables(text[index + 1]):
+            for drop in (index, index + 1):
+                reading = resolve_mbi(text[:drop] + text[drop + 1 :])
+                if reading is not None:
+                    options.append((reading.substitutions, reading.value))
+    # The repair that needs the fewest further swaps explains the reading best.
+    values = list(dict.fromkeys(value for _, value in sorted(options)))
+    if not values:
+        return None
+    return IdReading(value=values[0], ambiguous=True, substitutions=1, alternatives=tuple(values[1:]))
 
 
 def looks_like_mbi(raw: str) -> bool:

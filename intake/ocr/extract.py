@@ -18,6 +18,7 @@ from intake.ocr.confusables import (
     IdReading,
     compact,
     fold_confusables,
+    repair_mbi,
     resolve_alnum_code,
     resolve_mbi,
     resolve_prefixed_id,
@@ -146,11 +147,11 @@ class FieldReading:
 
 @dataclass
 class Extraction:
-    """All fields read from one side (or a whole card) plus the label boxes whose value went missing."""
+    """All fields read from one side (or a whole card), and where to look again for unread values."""
 
     fields: dict[str, FieldReading] = field(default_factory=dict)
     copays: dict[str, tuple[int, float]] = field(default_factory=dict)
-    missing_values: dict[str, Box] = field(default_factory=dict)
+    missing_values: dict[str, list[Box]] = field(default_factory=dict)
 
 
 # --- grouping words into segments -----------------------------------------------------------------
@@ -185,7 +186,9 @@ def segments_from_words(words: Iterable[Word], *, gap_factor: float = 1.6) -> li
     A word joins the row whose last word it overlaps most vertically, so a row may drift a little
     up or down across the card (a residual tilt) without breaking.
     """
-    pending = sorted((piece for w in words if w.text.strip() for piece in _unglue(w)), key=lambda w: (w.left, w.top))
+    # A bare "|" is a column rule printed on the card, never text.
+    kept = (piece for w in words if w.text.strip() and w.text.strip() != "|" for piece in _unglue(w))
+    pending = sorted(kept, key=lambda w: (w.left, w.top))
     rows: list[list[Word]] = []
     for word in pending:
         best_row, best_overlap = None, 0.5
@@ -237,11 +240,13 @@ def words_from_text(text: str, *, conf: float = 96.0, char_width: int = 20, line
 # Words that start another field: a value stops before them.
 _STOP_WORDS = re.compile(
     r"\b(?:MEMBER|SUBSCRIBER|GROUP|GRP|PLAN|RX(?:BIN|PCN|GRP|GROUP|ID)?|BIN|PCN|PAYER|NAME|ID|PCP|SPEC\w*|ER|UC|URGENT|"
-    r"EMERGENCY|OFFICE|PRIMARY|COPAY|DEDUCTIBLE|EFFECTIVE|ISSUED?|DATE|PRODUCT|NETWORK|PHONE)\b"
+    r"EMERGENCY|OFFICE|PRIMARY|COPAY|DEDUCTIBLE|EFFECTIVE|ISSUED?|DATE|PRODUCT|NETWORK|PHONE|"
+    r"IDENTIFICATION|NUMBER)\b"
 )
 # Words before a label that turn it into another field's label ("PAYER ID" is not the member id).
 _NOT_MEMBER = frozenset({"PAYER", "PAYOR", "RX", "GROUP", "GRP", "CLAIMS", "EDI", "TAX", "PROVIDER", "NPI", "PLAN"})
-_ID_CHUNK = re.compile(r"^[A-Z0-9][A-Z0-9\-]*$")
+# Symbols OCR makes of letters in ids, which never contain them ("$" for S, "£" for E).
+_ID_SYMBOLS = str.maketrans({"$": "S", "£": "E", "€": "E", "§": "S", "!": "I", "¢": "C"})
 
 
 @dataclass(frozen=True)
@@ -262,7 +267,7 @@ def _normalise_member_id(raw: str) -> tuple[str | None, IdReading | None]:
     text = compact(raw)
     if not 5 <= len(text) <= 20 or not any(c.isdigit() for c in text):
         return None, None
-    mbi = resolve_mbi(text)
+    mbi = resolve_mbi(text) or repair_mbi(text)
     if mbi is not None and sum(c.isalpha() for c in mbi.value) >= 3:
         return mbi.value, mbi
     reading = resolve_prefixed_id(text)
@@ -300,8 +305,13 @@ def _normalise_phone(raw: str) -> tuple[str | None, IdReading | None]:
     return digits, IdReading(value=digits)
 
 
+_NAME_DIGITS = str.maketrans({"0": "O", "1": "I", "5": "S", "8": "B", "2": "Z", "6": "G", "4": "A"})
+
+
 def _normalise_name(raw: str) -> tuple[str | None, IdReading | None]:
-    name = re.sub(r"[^A-Z'\-. ]", "", raw.upper())
+    # Names hold no digits: a middle initial O read as 0 is still an O.
+    name = raw.upper().translate(_NAME_DIGITS)
+    name = re.sub(r"[^A-Z'\-. ]", "", name)
     name = " ".join(name.replace(".", " ").split())
     if len(name.split()) < 2 or len(name) < 5:
         return None, None
@@ -345,7 +355,7 @@ RULES = (
             r"(?<![A-Z0-9])(?:(?:MEMBER|SUBSCRIBER|ENROLLEE|PATIENT|CARDHOLDER)\s*NAME|NAME(?:\s*/\s*NOMBRE)?"
             r"|MEMBER|SUBSCRIBER|ENROLLEE|CARDHOLDER)(?!\s*(?:[I1L]D\b|#|NUMBER|NO\b|SERVICE|SINCE))(?![A-Z0-9])"
         ),
-        re.compile(r"[A-Z][A-Z'\-. ]*[A-Z]"),
+        re.compile(r"[A-Z0-9][A-Z0-9'\-. ]*[A-Z0-9]"),
         _normalise_name,
         ids=False,
     ),
@@ -377,7 +387,7 @@ RULES = (
     ),
     Rule(
         "rx_group",
-        re.compile(r"(?<![A-Z0-9])RX\s*(?:GRP|GR0UP|GROUP)(?:\s*#)?(?![A-Z0-9])"),
+        re.compile(r"(?<![A-Z0-9])RX\s*X?\s*(?:GRP|GR0UP|GROUP)(?:\s*#)?(?![A-Z0-9])"),
         re.compile(r"[A-Z0-9][A-Z0-9\-]*"),
         _normalise_code(1, 15),
     ),
@@ -417,8 +427,7 @@ def _value_from(rule: Rule, segment: Segment, start: int) -> tuple[str, list[Wor
     """The value text (and its words) starting at `start` in a segment, stopping at the next label."""
     rest = segment.text[start:]
     if rule.ids:
-        # OCR reads an S at the start of an id as a dollar sign; ids never hold one.
-        rest = rest.replace("$", "S")
+        rest = rest.translate(_ID_SYMBOLS)
     lead = len(rest) - len(rest.lstrip(" :#.-|"))
     rest = rest[lead:]
     stop = _STOP_WORDS.search(rest)
@@ -439,14 +448,14 @@ def _value_from(rule: Rule, segment: Segment, start: int) -> tuple[str, list[Wor
         words = _adjacent(words[: max(rule.max_chunks, 1)] if rule.name == "member_id" else words)
     text = " ".join(w.text.upper() for w in words)
     if rule.ids:
-        text = text.replace("$", "S")
+        text = text.translate(_ID_SYMBOLS)
     return text, words
 
 
 def _adjacent(words: list[Word]) -> list[Word]:
     """Keep chunks of one value: stop at a gap wider than a letter or two."""
     kept = [words[0]]
-    for previous, word in zip(words, words[1:], strict=False):
+    for previous, word in itertools.pairwise(words):
         if word.left - previous.right > 1.2 * max(previous.height, word.height):
             break
         kept.append(word)
@@ -493,7 +502,9 @@ def _scored(reading: FieldReading, *, substitutions: int = 0, place_penalty: flo
     return reading
 
 
-def _neighbours(segment: Segment, segments: list[Segment], label_words: list[Word]) -> list[tuple[Segment, float]]:
+def _neighbours(
+    segment: Segment, segments: list[Segment], label_words: list[Word], *, below: bool
+) -> list[tuple[Segment, float]]:
     """Segments that may hold a label's value when the label ends its own: to the right, then below."""
     label_left = min(w.left for w in label_words)
     height = segment.height
@@ -504,11 +515,13 @@ def _neighbours(segment: Segment, segments: list[Segment], label_words: list[Wor
         same_row = abs((other.top + other.bottom) / 2 - (segment.top + segment.bottom) / 2) < 0.5 * height
         if same_row and 0 <= other.left - segment.right < 12 * height:
             found.append((other, 0.97))
-    for other in segments:
-        below = 0 <= other.top - segment.bottom < 1.6 * height
-        aligned = label_left - 1.5 * height <= other.left <= label_left + 4 * height
-        if below and aligned:
-            found.append((other, 0.95))
+            break
+    if below:
+        for other in segments:
+            under = 0 <= other.top - segment.bottom < 1.6 * height
+            aligned = label_left - 1.5 * height <= other.left <= label_left + 4 * height
+            if under and aligned:
+                found.append((other, 0.95))
     return found
 
 
@@ -517,39 +530,63 @@ def _foreign_label(segment: Segment, start: int, foreign: frozenset[str]) -> boo
     return bool(before) and before[-1].rstrip(":#.") in foreign
 
 
-def extract_rule(rule: Rule, segments: list[Segment]) -> tuple[FieldReading | None, Box | None]:
-    """Best reading of one field, or the box of a label whose value could not be read."""
+def _free_regions(segment: Segment, segments: list[Segment], label_words: list[Word], below: bool) -> list[Box]:
+    """Where a label's unread value should be: right of the label up to the next text, and under it."""
+    label = _box(label_words)
+    height = label.bottom - label.top
+    regions = []
+    right_limit = label.right + 12 * height
+    for other in segments:
+        overlaps = other.top < label.bottom and other.bottom > label.top
+        if other is not segment and overlaps and other.left > label.right:
+            right_limit = min(right_limit, other.left - height // 3)
+    if right_limit - label.right > 2 * height:
+        regions.append(Box(label.right + max(2, height // 8), label.top, right_limit, label.bottom))
+    if below:
+        top, bottom = label.bottom + height // 4, label.bottom + 2 * height
+        right_limit = label.left + 12 * height
+        for other in segments:
+            overlaps = other.top < bottom and other.bottom > top
+            if overlaps and other.left > label.left + height:
+                right_limit = min(right_limit, other.left - height // 3)
+        regions.append(Box(max(0, label.left - height // 3), top, right_limit, bottom))
+    return regions
+
+
+def extract_rule(rule: Rule, segments: list[Segment]) -> tuple[FieldReading | None, list[Box]]:
+    """Best reading of one field; failing that, the regions where its label says the value is."""
     candidates: list[FieldReading] = []
-    orphan_label: Box | None = None
+    regions: list[Box] = []
     for segment in segments:
         for label in rule.label.finditer(segment.text):
             if _foreign_label(segment, label.start(), rule.foreign):
                 continue
             label_words = segment.words_between(label.start(), label.end())
-            inline = _value_from(rule, segment, label.end())
-            if inline:
-                reading = _reading(rule, *inline, place_penalty=1.0)
+            if not label_words:
+                continue
+            if segment.text[label.end() :].strip(" :#.-|"):
+                value = _value_from(rule, segment, label.end())
+                reading = _reading(rule, *value, place_penalty=1.0) if value else None
                 if reading:
                     candidates.append(reading)
-                    continue
-            elif segment.text[label.end() :].strip(" :#.-|") == "" and rule.below:
-                for other, penalty in _neighbours(segment, segments, label_words):
-                    value = _value_from(rule, other, 0)
-                    if value:
-                        reading = _reading(rule, *value, place_penalty=penalty)
-                        if reading:
-                            candidates.append(reading)
-            elif segment.text[label.end() :].strip(" :#.-|") == "":
-                for other, penalty in _neighbours(segment, segments, label_words)[:1]:
-                    value = _value_from(rule, other, 0)
-                    if value and (reading := _reading(rule, *value, place_penalty=penalty)):
-                        candidates.append(reading)
-            if orphan_label is None and label_words:
-                orphan_label = _box(label_words)
+                else:
+                    # Something follows the label but does not read as a value: read those pixels again.
+                    after = [w for w in segment.words if w.left >= label_words[-1].right]
+                    if after:
+                        regions.append(_box(after[: rule.max_chunks]))
+                continue
+            found = False
+            for other, penalty in _neighbours(segment, segments, label_words, below=rule.below):
+                value = _value_from(rule, other, 0)
+                reading = _reading(rule, *value, place_penalty=penalty) if value else None
+                if reading:
+                    candidates.append(reading)
+                    found = True
+            if not found:
+                regions.extend(_free_regions(segment, segments, label_words, rule.below))
     if not candidates:
-        return None, orphan_label
-    best = max(candidates, key=lambda r: (r.valid, r.confidence))
-    return best, None
+        return None, regions
+    return max(candidates, key=lambda r: (r.valid, r.confidence)), []
 
 
 def _plan_anywhere(segments: list[Segment]) -> FieldReading | None:
@@ -699,11 +736,11 @@ def extract_fields(
     # The payer's own name may hold a label word ("... Health Plan PPO"): keep it out of the rules.
     body = [segment for index, segment in enumerate(segments) if index != header_index]
     for rule in RULES:
-        reading, orphan = extract_rule(rule, body)
+        reading, regions = extract_rule(rule, body)
         if reading:
             result.fields[rule.name] = reading
-        elif orphan:
-            result.missing_values[rule.name] = orphan
+        elif regions:
+            result.missing_values[rule.name] = regions
     if "plan_type" not in result.fields:
         # A badge, or failing that a plan name that carries its product type ("Choice POS II").
         plan = _plan_anywhere(body) or _plan_anywhere(segments)

@@ -137,8 +137,12 @@ def _score(query: str, choice: str, **_: Any) -> float:
     # "HEALTH NET"); a line that holds only part of a payer's name is not that payer.
     if not set(choice_words) <= set(query_words):
         score = min(score, _word_coverage(query_words, choice_words))
-    # OCR splits and joins words ("AMERI GROUP", "BLUECROSS"): compare without spaces too.
-    return float(max(score, fuzz.ratio(query.replace(" ", ""), choice.replace(" ", ""))))
+    # OCR splits and joins words ("AMERI GROUP", "BLUECROSS"): compare without spaces too, when
+    # the two are about as long (else "HEALTH" would nearly match "HEALTHNET").
+    joined_query, joined_choice = query.replace(" ", ""), choice.replace(" ", "")
+    if len(joined_query) >= 0.85 * len(joined_choice):
+        score = max(score, fuzz.ratio(joined_query, joined_choice))
+    return float(score)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ Nothing here logs or raises with image bytes or recognised text: both are PHI.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -68,7 +69,7 @@ def load_image(data: bytes) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image: Image.Image = Image.open(io.BytesIO(data))
             if image.format not in ACCEPTED_FORMATS:
                 raise CardImageError("The file is not a supported image type (JPEG, PNG or WebP).")
             width, height = image.size
@@ -89,10 +90,9 @@ def load_image(data: bytes) -> Image.Image:
         raise CardImageError("The file is not a readable image.") from error
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise CardImageError("The image file is truncated or corrupt.") from error
-    try:
+    # A broken orientation tag: read the pixels as stored.
+    with contextlib.suppress(OSError, ValueError, TypeError, KeyError, SyntaxError):
         image = ImageOps.exif_transpose(image) or image
-    except (OSError, ValueError, TypeError, KeyError, SyntaxError):
-        pass  # a broken orientation tag: read the pixels as stored
     if max(image.size) > DECODE_LONG_SIDE:
         image.thumbnail((DECODE_LONG_SIDE, DECODE_LONG_SIDE), Image.Resampling.BILINEAR)
     return image.convert("RGB")
@@ -161,8 +161,8 @@ def find_card(image: Image.Image) -> list[tuple[float, float]] | None:
         (xs[diffs.argmin()], ys[diffs.argmin()]),
     ]
     quad = np.array(corners, dtype=np.float32) + 0.5
-    width = (np.linalg.norm(quad[1] - quad[0]) + np.linalg.norm(quad[2] - quad[3])) / 2
-    height = (np.linalg.norm(quad[3] - quad[0]) + np.linalg.norm(quad[2] - quad[1])) / 2
+    width = float(np.linalg.norm(quad[1] - quad[0]) + np.linalg.norm(quad[2] - quad[3])) / 2
+    height = float(np.linalg.norm(quad[3] - quad[0]) + np.linalg.norm(quad[2] - quad[1])) / 2
     x, y = quad[:, 0], quad[:, 1]
     quad_area = 0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))
     # A card is a filled quadrilateral of card proportions; anything else (a fill that leaked into
@@ -192,8 +192,8 @@ def _refine_corners(inside: np.ndarray, quad: np.ndarray) -> np.ndarray:
     """Corners from lines fitted to each side of the card mask: steadier than four extreme pixels."""
     tl, tr, br, bl = quad
     height, width = inside.shape
-    rows_any = inside.any(axis=1)
-    cols_any = inside.any(axis=0)
+    rows_any: np.ndarray = np.asarray(inside.any(axis=1))
+    cols_any: np.ndarray = np.asarray(inside.any(axis=0))
 
     def span(start: float, end: float, limit: int) -> np.ndarray:
         low, high = sorted((start, end))
@@ -271,7 +271,7 @@ def warp_card(image: Image.Image, corners: list[tuple[float, float]]) -> Image.I
 
 
 def _box_mean(values: np.ndarray, size: int) -> np.ndarray:
-    """Mean over a size×size window, via an integral image (O(1) per pixel)."""
+    """Mean over a size-by-size window, via an integral image (O(1) per pixel)."""
     half = max(1, size // 2)
     padded = np.pad(values, half + 1, mode="edge").astype(np.float64)
     integral = padded.cumsum(0).cumsum(1)

@@ -71,7 +71,12 @@ def _pad(box: Box, page: Page, *, right_extra: float = 0.0) -> Box:
     )
 
 
-def _needs_reread(reading: FieldReading) -> bool:
+def _needs_reread(name: str, reading: FieldReading) -> bool:
+    # Ids are always read twice: on our measurements agreement between the page read and the
+    # whitelisted crop read is the best sign a value is right, and the crop read is the better one
+    # when they differ. Digit-only fields are rarely wrong; they get a second look only when doubtful.
+    if _REREAD_CHARACTERS[name] == _CODE:
+        return True
     return reading.ocr_conf < REREAD_BELOW or not reading.valid or reading.ambiguous
 
 
@@ -80,19 +85,12 @@ def _reread_fields(page: Page, extraction: Extraction) -> None:
     by_characters: dict[str, list[Crop]] = {}
     for name, characters in _REREAD_CHARACTERS.items():
         reading = extraction.fields.get(name)
-        if reading is not None and reading.box is not None and _needs_reread(reading):
+        if reading is not None and reading.box is not None and _needs_reread(name, reading):
             by_characters.setdefault(characters, []).append(Crop(name, _pad(reading.box, page)))
-        elif reading is None and name in extraction.missing_values:
-            # The label was read but not its value: look just right of the label.
-            label = extraction.missing_values[name]
-            height = label.bottom - label.top
-            region = _pad(Box(label.right, label.top, label.right + 14 * height, label.bottom), page)
-            # No padding to the left: the label's last letter would be read as part of the value.
-            region = Box(label.right + max(2, height // 8), region.top, region.right, region.bottom)
-            by_characters.setdefault(characters, []).append(Crop(name, region))
-            # Or under it, where labels sit above their values.
-            below = Box(label.left, label.bottom, label.left + 14 * height, label.bottom + 2 * height)
-            by_characters.setdefault(characters, []).append(Crop(name + ":below", _pad(below, page)))
+        elif reading is None:
+            # The label was read but not its value: read where the value should be.
+            for index, region in enumerate(extraction.missing_values.get(name, [])[:3]):
+                by_characters.setdefault(characters, []).append(Crop(f"{name}:{index}", _pad(region, page)))
     for characters, crops in by_characters.items():
         for key, words in reread(page.gray, crops, whitelist=characters).items():
             name = key.split(":")[0]
