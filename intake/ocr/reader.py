@@ -125,9 +125,7 @@ def read_side(data: bytes, side: str) -> tuple[Extraction, float]:
     """OCR one side of a card and extract its fields; returns the extraction and the seconds it took."""
     started = time.perf_counter()
     page = prepare_page(load_image(data))
-    import os
-
-    words = ocr_words(page.binary, psm=int(os.environ.get("PSM", "6")))
+    words = ocr_words(page.binary, psm=6)
     extraction = extract_fields(words, side=side, page_height=page.binary.height)
     anchors = _FRONT_ANCHORS if side == "front" else _BACK_ANCHORS
     if not any(name in extraction.fields for name in anchors):
