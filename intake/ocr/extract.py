@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
@@ -25,6 +24,7 @@ from intake.ocr.confusables import (
     to_digits,
 )
 from intake.ocr.payers import PayerList, default_payers, find_payer, normalize_payer_name
+from intake.ocr.words import Box, Segment, Word, box_of, segments_from_words, vertical_overlap
 
 FIELD_NAMES = (
     "payer_name",
@@ -45,86 +45,6 @@ PLAN_TYPES = ("PPO", "HMO", "EPO", "POS", "HDHP")
 CONFIRM_BELOW = 0.80
 # Tesseract word confidence (0-100) under which a field is worth a second, whitelisted read.
 REREAD_BELOW = 90.0
-
-
-@dataclass(frozen=True)
-class Word:
-    """One OCR'd word with its box (pixels) and Tesseract confidence (0-100)."""
-
-    text: str
-    conf: float
-    left: int
-    top: int
-    width: int
-    height: int
-
-    @property
-    def right(self) -> int:
-        return self.left + self.width
-
-    @property
-    def bottom(self) -> int:
-        return self.top + self.height
-
-    @property
-    def middle(self) -> float:
-        return self.top + self.height / 2
-
-
-@dataclass
-class Segment:
-    """Words on one row that belong together; a wide gap starts a new segment (a new column)."""
-
-    words: list[Word]
-    text: str = ""
-    starts: list[int] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        parts, position = [], 0
-        self.starts = []
-        for word in self.words:
-            self.starts.append(position)
-            parts.append(word.text.upper())
-            position += len(word.text) + 1
-        self.text = " ".join(parts)
-
-    @property
-    def left(self) -> int:
-        return min(w.left for w in self.words)
-
-    @property
-    def right(self) -> int:
-        return max(w.right for w in self.words)
-
-    @property
-    def top(self) -> int:
-        return min(w.top for w in self.words)
-
-    @property
-    def bottom(self) -> int:
-        return max(w.bottom for w in self.words)
-
-    @property
-    def height(self) -> float:
-        return statistics.median(w.height for w in self.words)
-
-    def words_between(self, start: int, end: int) -> list[Word]:
-        """The words overlapping the character span [start, end) of `text`."""
-        return [
-            word
-            for word, offset in zip(self.words, self.starts, strict=True)
-            if offset < end and offset + len(word.text) > start
-        ]
-
-
-@dataclass(frozen=True)
-class Box:
-    """A region of the page, for re-reading a field from pixels."""
-
-    left: int
-    top: int
-    right: int
-    bottom: int
 
 
 @dataclass
@@ -152,86 +72,6 @@ class Extraction:
     fields: dict[str, FieldReading] = field(default_factory=dict)
     copays: dict[str, tuple[int, float]] = field(default_factory=dict)
     missing_values: dict[str, list[Box]] = field(default_factory=dict)
-
-
-# --- grouping words into segments -----------------------------------------------------------------
-
-
-_GLUED_LABEL = re.compile(r"(?<=[A-Z0-9])(?=RX(?:BIN|PCN|GRP|GROUP)|GROUP|PAYER)", re.IGNORECASE)
-
-
-def _unglue(word: Word) -> list[Word]:
-    """Split a word where OCR ran a value into the next label ("027098263RXPCN")."""
-    cuts = [m.start() for m in _GLUED_LABEL.finditer(word.text)]
-    if not cuts:
-        return [word]
-    pieces, start = [], 0
-    per_char = word.width / max(len(word.text), 1)
-    for end in [*cuts, len(word.text)]:
-        left = word.left + round(start * per_char)
-        pieces.append(replace(word, text=word.text[start:end], left=left, width=round((end - start) * per_char)))
-        start = end
-    return pieces
-
-
-def _overlap(a: Word, b: Word) -> float:
-    """Vertical overlap of two words as a share of the shorter one."""
-    shared = min(a.bottom, b.bottom) - max(a.top, b.top)
-    return shared / max(1, min(a.height, b.height))
-
-
-def segments_from_words(words: Iterable[Word], *, gap_factor: float = 1.6) -> list[Segment]:
-    """Chain words left to right into rows, then split rows where a wide gap starts a new column.
-
-    A word joins the row whose last word it overlaps most vertically, so a row may drift a little
-    up or down across the card (a residual tilt) without breaking.
-    """
-    kept = (piece for w in words if w.text.strip() for piece in _unglue(w))
-    pending = sorted(kept, key=lambda w: (w.left, w.top))
-    rows: list[list[Word]] = []
-    for word in pending:
-        best_row, best_overlap = None, 0.5
-        for row in rows:
-            last = row[-1]
-            if last.right > word.left + 0.5 * word.height:
-                continue  # the row already reaches past this word: another line
-            overlap = _overlap(last, word)
-            if overlap > best_overlap:
-                best_row, best_overlap = row, overlap
-        if best_row is None:
-            rows.append([word])
-        else:
-            best_row.append(word)
-    segments: list[Segment] = []
-    for row in rows:
-        height = statistics.median(w.height for w in row)
-        current = [row[0]]
-        for previous, word in itertools.pairwise(row):
-            if word.left - previous.right > gap_factor * height:
-                segments.append(Segment(current))
-                current = []
-            current.append(word)
-        segments.append(Segment(current))
-    segments.sort(key=lambda s: (s.top, s.left))
-    return segments
-
-
-def words_from_text(text: str, *, conf: float = 96.0, char_width: int = 20, line_height: int = 40) -> list[Word]:
-    """Turn monospaced text into positioned words, so extractors can be tested without OCR."""
-    words = []
-    for row, line in enumerate(text.splitlines()):
-        for match in re.finditer(r"\S+", line):
-            words.append(
-                Word(
-                    text=match.group(),
-                    conf=conf,
-                    left=match.start() * char_width,
-                    top=row * line_height,
-                    width=len(match.group()) * char_width - 4,
-                    height=round(line_height * 0.7),
-                )
-            )
-    return words
 
 
 # --- field rules ---------------------------------------------------------------------------------
@@ -462,12 +302,6 @@ def _adjacent(words: list[Word]) -> list[Word]:
     return kept
 
 
-def _box(words: list[Word]) -> Box:
-    return Box(
-        min(w.left for w in words), min(w.top for w in words), max(w.right for w in words), max(w.bottom for w in words)
-    )
-
-
 def _reading(rule: Rule, text: str, words: list[Word], place_penalty: float) -> FieldReading | None:
     value, id_reading = rule.normalise(text)
     if value is None or id_reading is None:
@@ -480,7 +314,7 @@ def _reading(rule: Rule, text: str, words: list[Word], place_penalty: float) -> 
             valid=id_reading.shape_valid,
             ambiguous=id_reading.ambiguous,
             ocr_conf=ocr,
-            box=_box(words),
+            box=box_of(words),
             raw=text,
             alternatives=id_reading.alternatives,
         ),
@@ -506,13 +340,13 @@ def _neighbours(
     segment: Segment, segments: list[Segment], label_words: list[Word], *, below: bool
 ) -> list[tuple[Segment, float]]:
     """Segments that may hold a label's value when the label ends its own: to the right, then below."""
-    label = _box(label_words)
+    label = box_of(label_words)
     height = label.bottom - label.top
     found: list[tuple[Segment, float]] = []
     for other in segments:
         if other is segment or other.left < label.right:
             continue
-        if _overlap(label_words[-1], other.words[0]) >= 0.5 and other.left - label.right < 12 * height:
+        if vertical_overlap(label_words[-1], other.words[0]) >= 0.5 and other.left - label.right < 12 * height:
             found.append((other, 0.97))
             break
     if below:
@@ -536,7 +370,7 @@ def _foreign_label(segment: Segment, start: int, foreign: frozenset[str]) -> boo
 
 def _free_regions(segment: Segment, segments: list[Segment], label_words: list[Word], below: bool) -> list[Box]:
     """Where a label's unread value should be: right of the label up to the next text, and under it."""
-    label = _box(label_words)
+    label = box_of(label_words)
     height = label.bottom - label.top
     regions = []
     right_limit = label.right + 12 * height
@@ -577,7 +411,7 @@ def extract_rule(rule: Rule, segments: list[Segment]) -> tuple[FieldReading | No
                     # Something follows the label but does not read as a value: read those pixels again.
                     after = [w for w in segment.words if w.left >= label_words[-1].right]
                     if after:
-                        regions.append(_box(after[: rule.max_words or len(after)]))
+                        regions.append(box_of(after[: rule.max_words or len(after)]))
                 continue
             found = False
             for other, penalty in _neighbours(segment, segments, label_words, below=rule.below):
@@ -603,7 +437,7 @@ def _plan_anywhere(segments: list[Segment]) -> FieldReading | None:
             if plan and words:
                 ocr = min(w.conf for w in words)
                 return _scored(
-                    FieldReading(value=plan, valid=True, ocr_conf=ocr, box=_box(words), raw=match.group(1)),
+                    FieldReading(value=plan, valid=True, ocr_conf=ocr, box=box_of(words), raw=match.group(1)),
                     place_penalty=0.95,
                 )
     return None
@@ -630,7 +464,7 @@ def _unlabelled_name(segments: list[Segment], payers: PayerList) -> FieldReading
             ocr = min(w.conf for w in segment.words)
             # Unlabelled, so staff confirm it.
             return _scored(
-                FieldReading(value=value, valid=True, ocr_conf=ocr, box=_box(segment.words), raw=text),
+                FieldReading(value=value, valid=True, ocr_conf=ocr, box=box_of(segment.words), raw=text),
                 place_penalty=0.75,
             )
     return None
@@ -648,7 +482,7 @@ def _phone_anywhere(segments: list[Segment]) -> FieldReading | None:
             if value and reading and words:
                 ocr = min(w.conf for w in words)
                 return _scored(
-                    FieldReading(value=value, valid=True, ocr_conf=ocr, box=_box(words), raw=match.group()),
+                    FieldReading(value=value, valid=True, ocr_conf=ocr, box=box_of(words), raw=match.group()),
                     place_penalty=0.85,
                 )
     return None
@@ -674,7 +508,7 @@ def _same_row_right(segment: Segment, segments: list[Segment], label_words: list
     for other in segments:
         if other is segment or other.left <= label.right:
             continue
-        if _overlap(label, other.words[0]) >= 0.5 and (best is None or other.left < best.left):
+        if vertical_overlap(label, other.words[0]) >= 0.5 and (best is None or other.left < best.left):
             best = other
     return best
 
@@ -725,7 +559,7 @@ def _payer_name(
             continue
         text = " ".join(w.text.upper() for w in words)
         ocr = min(w.conf for w in words)
-        reading = FieldReading(value=text, valid=score >= 75, ocr_conf=ocr, box=_box(words), raw=text)
+        reading = FieldReading(value=text, valid=score >= 75, ocr_conf=ocr, box=box_of(words), raw=text)
         reading.confidence = round(min(1.0, ocr / 100) * (score / 100 if score else 0.5), 2)
         key = (score, segment.height)
         if best is None or key > best[:2]:

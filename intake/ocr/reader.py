@@ -11,7 +11,6 @@ from intake.ocr.extract import (
     FIELD_NAMES,
     REREAD_BELOW,
     RULES_BY_NAME,
-    Box,
     Extraction,
     FieldReading,
     _reading,
@@ -21,6 +20,7 @@ from intake.ocr.extract import (
 )
 from intake.ocr.payers import match_payer
 from intake.ocr.pipeline import Crop, Page, load_image, ocr_page, ocr_words, prepare_page, reread
+from intake.ocr.words import Box
 
 # Fields worth a second, character-restricted read, and the characters each may contain.
 _DIGITS = "0123456789"

@@ -17,13 +17,8 @@ from intake.ocr.confusables import (
     resolve_prefixed_id,
     to_digits,
 )
-from intake.ocr.extract import (
-    FieldReading,
-    extract_fields,
-    merge_readings,
-    segments_from_words,
-    words_from_text,
-)
+from intake.ocr.extract import FieldReading, extract_fields, merge_readings
+from intake.ocr.words import segments_from_words, words_from_text
 
 LABEL_LEFT = """\
 EXAMPLE HEALTH PLAN                          PPO
