@@ -16,6 +16,8 @@ reads the same images. How fields are counted:
   amount in cents. For these, exact and confusable are the same.
 - "overall" pools every scored field of levels 0-2 (clean to moderate); "payer_match" (the
   canonical payer we resolve the printed name to) is reported beside it, not inside it.
+- Errors are split into wrong values (shown to staff, so they should carry "needs confirmation")
+  and missing values (nothing read; staff type them in).
 - Seconds are wall time of `read_side` per image side: decode, preprocess, Tesseract, re-reads and
   extraction, one side at a time.
 """
@@ -77,8 +79,8 @@ def _rate(hits: int, total: int) -> float | None:
 
 def run(cards: int, seed: int, levels: list[int]) -> dict[str, Any]:
     """Generate and read `cards` cards spread over `levels`; return the figures as a dict."""
-    # counts[level][field] = [scored, exact, confusable, flagged_when_wrong, wrong, flagged_when_right]
-    counts: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0, 0, 0, 0]))
+    # counts[level][field]: see _tally
+    counts: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0] * 7))
     spurious: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     payer_match: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     seconds: dict[int, list[float]] = defaultdict(list)
@@ -98,14 +100,15 @@ def run(cards: int, seed: int, levels: list[int]) -> dict[str, Any]:
                     spurious[level][field] += 1
                 continue
             exact, confusable = _scores(field, predicted, truth[field])
-            _tally(counts[level][field], exact, confusable, reading.needs_confirmation[field])
+            _tally(counts[level][field], predicted, exact, confusable, reading.needs_confirmation[field])
         for kind in COPAY_KINDS:
             if kind not in truth["copays"]:
                 if kind in reading.fields["copays"]:
                     spurious[level]["copays"] += 1
                 continue
-            right = reading.fields["copays"].get(kind) == truth["copays"][kind]
-            _tally(counts[level]["copays"], right, right, reading.needs_confirmation["copays"])
+            amount = reading.fields["copays"].get(kind)
+            right = amount == truth["copays"][kind]
+            _tally(counts[level]["copays"], amount, right, right, reading.needs_confirmation["copays"])
         payer_match[level][0] += 1
         payer_match[level][1] += reading.payer["name"] == truth["payer_canonical"]
 
@@ -140,21 +143,23 @@ def run(cards: int, seed: int, levels: list[int]) -> dict[str, Any]:
 
     def pooled(selected: tuple[int, ...]) -> dict[str, Any]:
         chosen = [lv for lv in levels if lv in selected]
-        total = [0, 0, 0, 0, 0, 0]
+        total = [0] * 7
         for level in chosen:
             for field in fields:
                 total = [a + b for a, b in zip(total, counts[level][field], strict=True)]
         matches = [payer_match[lv] for lv in chosen]
-        wrong, right = total[4], total[2]
         return {
             "levels": list(chosen),
             "scored": total[0],
             "exact": _rate(total[1], total[0]),
             "confusable": _rate(total[2], total[0]),
             "payer_match": _rate(sum(m[1] for m in matches), sum(m[0] for m in matches)),
-            # How well "needs confirmation" points staff at the errors, and what it costs them.
-            "wrong_fields_flagged": _rate(total[3], wrong),
-            "right_fields_flagged": _rate(total[5], right),
+            # Errors split into a wrong value shown to staff and a value not read at all, and how
+            # well "needs confirmation" points staff at the wrong ones (and what it costs them).
+            "wrong_values": total[3],
+            "wrong_values_flagged": _rate(total[4], total[3]),
+            "missing_values": total[5],
+            "right_values_flagged": _rate(total[6], total[2]),
         }
 
     all_seconds = [s for level in levels for s in seconds[level]]
@@ -193,15 +198,18 @@ def run(cards: int, seed: int, levels: list[int]) -> dict[str, Any]:
     }
 
 
-def _tally(row: list[int], exact: bool, confusable: bool, flagged: bool) -> None:
+def _tally(row: list[int], predicted: object, exact: bool, confusable: bool, flagged: bool) -> None:
+    # row: scored, exact, confusable, wrong values, wrong values flagged, missing, right values flagged
     row[0] += 1
     row[1] += exact
     row[2] += confusable
-    if not confusable:
-        row[4] += 1
-        row[3] += flagged
+    if confusable:
+        row[6] += flagged
+    elif predicted is None:
+        row[5] += 1
     else:
-        row[5] += flagged
+        row[3] += 1
+        row[4] += flagged
 
 
 def main() -> int:

@@ -380,9 +380,11 @@ class _Card:
         self.draw = ImageDraw.Draw(self.image)
 
     def font(self, scale: float = 1.0, *, bold: bool = False) -> ImageFont.FreeTypeFont:
+        """The card's font at `scale` times its body size."""
         return _font(self.style.bold if bold else self.style.regular, round(self.style.body_size * scale))
 
     def label(self, text: str) -> str:
+        """A label in the card's label case."""
         return text.upper() if self.style.upper_labels else text
 
     def text(self, xy: tuple[float, float], text: str, font: ImageFont.FreeTypeFont, fill: Any = None) -> float:
@@ -391,6 +393,7 @@ class _Card:
         return xy[0] + self.draw.textlength(text, font=font)
 
     def fitted_font(self, text: str, width: float, size: int, *, bold: bool = True) -> ImageFont.FreeTypeFont:
+        """The largest font up to `size` that fits `text` in `width`."""
         name = self.style.bold if bold else self.style.regular
         while size > 18 and _font(name, size).getlength(text) > width:
             size -= 2
@@ -417,12 +420,14 @@ class _Card:
         return height
 
     def watermark(self, rng: random.Random) -> None:
+        """Sometimes a faint ring, as cards print behind their text."""
         if rng.random() < 0.5:
             tint = tuple(min(255, c - 14) for c in self.style.card_color)
             cx, cy, r = rng.randint(500, 900), rng.randint(300, 560), rng.randint(120, 220)
             self.draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=tint, width=18)
 
     def fine_print(self, y: float, lines: tuple[str, ...]) -> None:
+        """Small grey lines of boilerplate."""
         small = self.font(0.6)
         for line in lines:
             self.text((MARGIN, y), line, small, (90, 90, 90))

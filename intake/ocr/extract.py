@@ -39,12 +39,9 @@ FIELD_NAMES = (
     "phone",
 )
 COPAY_KINDS = ("pcp", "specialist", "er", "urgent_care")
-PLAN_TYPES = ("PPO", "HMO", "EPO", "POS", "HDHP")
 
 # Below this a field goes to staff for confirmation even when nothing else looks wrong.
 CONFIRM_BELOW = 0.80
-# Tesseract word confidence (0-100) under which a field is worth a second, whitelisted read.
-REREAD_BELOW = 90.0
 
 
 @dataclass
@@ -62,6 +59,7 @@ class FieldReading:
 
     @property
     def needs_confirmation(self) -> bool:
+        """Whether staff (or the patient) should confirm this value before it is used."""
         return self.value is not None and (self.ambiguous or self.confidence < CONFIRM_BELOW)
 
 

@@ -178,6 +178,7 @@ def _refine_corners(inside: np.ndarray, quad: np.ndarray) -> np.ndarray:
 
 
 def perspective_coefficients(source: list[tuple[float, float]], target: list[tuple[float, float]]) -> list[float]:
+    """Coefficients for Image.transform(PERSPECTIVE) that map each target corner back to its source."""
     rows, values = [], []
     for (sx, sy), (tx, ty) in zip(source, target, strict=True):
         rows.append([tx, ty, 1, 0, 0, 0, -sx * tx, -sx * ty])

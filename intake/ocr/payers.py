@@ -32,6 +32,8 @@ _SPELLINGS = (
 
 @dataclass(frozen=True)
 class Payer:
+    """One payer of the list: canonical name, type, aliases and per-clearinghouse ids."""
+
     name: str
     type: str
     aliases: tuple[str, ...] = ()
@@ -45,6 +47,8 @@ class Payer:
 
 @dataclass(frozen=True)
 class PayerList:
+    """The payers, indexed by normalised spelling for exact lookup and by alias for fuzzy lookup."""
+
     payers: tuple[Payer, ...]
     exact: dict[str, Payer]
     fuzzy_choices: tuple[str, ...]

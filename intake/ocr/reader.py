@@ -9,7 +9,6 @@ from typing import Any
 from intake.ocr.extract import (
     COPAY_KINDS,
     FIELD_NAMES,
-    REREAD_BELOW,
     RULES_BY_NAME,
     Extraction,
     FieldReading,
@@ -22,6 +21,8 @@ from intake.ocr.payers import match_payer
 from intake.ocr.pipeline import Crop, Page, load_image, ocr_page, ocr_words, prepare_page, reread
 from intake.ocr.words import Box
 
+# Tesseract word confidence (0-100) under which a digits-only field is worth a second read.
+REREAD_BELOW = 90.0
 # Fields worth a second, character-restricted read, and the characters each may contain.
 _DIGITS = "0123456789"
 _CODE = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-"

@@ -125,8 +125,10 @@ def segments_from_words(words: Iterable[Word], *, gap_factor: float = 1.6) -> li
         best_row, best_overlap = None, 0.5
         for row in rows:
             last = row[-1]
-            if last.right > word.left + 0.5 * word.height:
-                continue  # the row already reaches past this word: another line
+            # Tesseract's word boxes may overlap ("SAMUEL" swallowing most of the "T" after it), so
+            # only a word the row already reaches past entirely belongs to another line.
+            if word.right <= last.right:
+                continue
             overlap = vertical_overlap(last, word)
             if overlap > best_overlap:
                 best_row, best_overlap = row, overlap

@@ -12,14 +12,18 @@ from intake.ocr import CardImageError, OcrUnavailableError, read_card
 
 
 class Command(BaseCommand):
+    """Print what the OCR reads from a card's photos; for support staff and for trying the pipeline."""
+
     help = "Read an insurance card photo (front, optionally back) and print the fields found."
 
     def add_arguments(self, parser: CommandParser) -> None:
+        """FRONT, optional BACK, --json."""
         parser.add_argument("front", help="photo of the card's front (JPEG, PNG or WebP)")
         parser.add_argument("back", nargs="?", help="photo of the card's back")
         parser.add_argument("--json", action="store_true", help="print the reading as JSON")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        """Read the card; bad files end with a CommandError (exit 2) and a message without content."""
         front = _read_file(options["front"], "front")
         back = _read_file(options["back"], "back") if options["back"] else None
         try:
@@ -30,15 +34,7 @@ class Command(BaseCommand):
         except OcrUnavailableError as error:
             raise CommandError(str(error), returncode=3) from None
         if options["json"]:
-            payload = {
-                "fields": reading.fields,
-                "confidence": reading.confidence,
-                "needs_confirmation": reading.needs_confirmation,
-                "payer": reading.payer,
-                "alternatives": reading.alternatives,
-                "timings": reading.timings,
-            }
-            self.stdout.write(json.dumps(payload, indent=2))
+            self.stdout.write(json.dumps(reading.as_dict(), indent=2))
             return
         for name, value in reading.fields.items():
             flag = "  (confirm)" if reading.needs_confirmation.get(name) else ""
