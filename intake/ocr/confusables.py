@@ -15,6 +15,10 @@ _SWAP_COST = {"O": 0.5, "0": 0.5, "Q": 0.7, "D": 0.9, "I": 0.6, "1": 0.6, "L": 0
               "B": 0.9, "8": 0.9, "Z": 0.9, "2": 0.9, "G": 0.9, "6": 0.9}  # fmt: skip
 # Two readings whose swap costs differ by less than this are equally plausible: staff must look.
 AMBIGUITY_MARGIN = 0.3
+# Readings up to this much less plausible are kept as alternatives: the eligibility check retries
+# the 270 with them when the payer answers "subscriber not found" (AAA 72/75).
+ALTERNATIVE_MARGIN = 1.0
+MAX_ALTERNATIVES = 2
 
 MBI_LETTERS = "ACDEFGHJKMNPQRTUVWXY"
 MBI_PATTERN = re.compile(
@@ -94,9 +98,12 @@ def resolve_prefixed_id(raw: str, *, max_prefix: int = 3, min_digits: int = 5) -
         return IdReading(value=text, ambiguous=any(c in _SWAP_COST for c in text), shape_valid=False)
     readings.sort()
     best_cost, best_swaps, best = readings[0]
-    rivals = tuple(dict.fromkeys(value for cost, _, value in readings[1:] if cost - best_cost < AMBIGUITY_MARGIN))
-    rivals = tuple(value for value in rivals if value != best)
-    return IdReading(value=best, ambiguous=bool(rivals), substitutions=best_swaps, alternatives=rivals)
+    others = [(cost - best_cost, value) for cost, _, value in readings[1:] if value != best]
+    ambiguous = any(gap < AMBIGUITY_MARGIN for gap, _ in others)
+    alternatives = tuple(dict.fromkeys(value for gap, value in others if gap <= ALTERNATIVE_MARGIN))
+    return IdReading(
+        value=best, ambiguous=ambiguous, substitutions=best_swaps, alternatives=alternatives[:MAX_ALTERNATIVES]
+    )
 
 
 def resolve_mbi(raw: str) -> IdReading | None:

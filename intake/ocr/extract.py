@@ -300,7 +300,8 @@ def _adjacent(words: list[Word]) -> list[Word]:
     return kept
 
 
-def _reading(rule: Rule, text: str, words: list[Word], place_penalty: float) -> FieldReading | None:
+def read_value(rule: Rule, text: str, words: list[Word], place_penalty: float = 1.0) -> FieldReading | None:
+    """A field reading from value text and its words: normalised, validated and scored."""
     value, id_reading = rule.normalise(text)
     if value is None or id_reading is None:
         return None
@@ -402,7 +403,7 @@ def extract_rule(rule: Rule, segments: list[Segment]) -> tuple[FieldReading | No
                 continue
             if segment.text[label.end() :].strip(" :#.-|"):
                 value = _value_from(rule, segment, label.end())
-                reading = _reading(rule, *value, place_penalty=1.0) if value else None
+                reading = read_value(rule, *value, place_penalty=1.0) if value else None
                 if reading:
                     candidates.append(reading)
                 else:
@@ -414,7 +415,7 @@ def extract_rule(rule: Rule, segments: list[Segment]) -> tuple[FieldReading | No
             found = False
             for other, penalty in _neighbours(segment, segments, label_words, below=rule.below):
                 value = _value_from(rule, other, 0)
-                reading = _reading(rule, *value, place_penalty=penalty) if value else None
+                reading = read_value(rule, *value, place_penalty=penalty) if value else None
                 if reading:
                     candidates.append(reading)
                     found = True

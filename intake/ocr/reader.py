@@ -6,16 +6,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from intake.ocr.confusables import MBI_PATTERN
 from intake.ocr.extract import (
     COPAY_KINDS,
     FIELD_NAMES,
     RULES_BY_NAME,
     Extraction,
     FieldReading,
-    _reading,
     extract_fields,
     header_payer_name,
     merge_readings,
+    read_value,
 )
 from intake.ocr.payers import match_payer
 from intake.ocr.pipeline import Crop, Page, load_image, ocr_page, ocr_words, prepare_page, reread
@@ -64,12 +65,12 @@ class CardReading:
         }
 
 
-def _pad(box: Box, page: Page, *, right_extra: float = 0.0) -> Box:
+def _pad(box: Box, page: Page) -> Box:
     height = box.bottom - box.top
     return Box(
         max(0, box.left - round(0.5 * height)),
         max(0, box.top - round(0.35 * height)),
-        min(page.gray.width, box.right + round(0.5 * height + right_extra * height)),
+        min(page.gray.width, box.right + round(0.5 * height)),
         min(page.gray.height, box.bottom + round(0.35 * height)),
     )
 
@@ -100,7 +101,7 @@ def _reread_fields(page: Page, extraction: Extraction) -> None:
             if not words or (name in extraction.fields and key != name):
                 continue
             text = " ".join(word.text for word in words)
-            second = _reading(RULES_BY_NAME[name], text, words, place_penalty=1.0)
+            second = read_value(RULES_BY_NAME[name], text, words)
             if second is not None:
                 second.box = extraction.fields[name].box if name in extraction.fields else None
             extraction.fields[name] = merge_readings(extraction.fields.get(name), second)  # type: ignore[assignment]
@@ -200,6 +201,9 @@ def read_card(front: bytes, back: bytes | None = None) -> CardReading:
     payer = match_payer(fields["payer_name"], payer_id=fields["payer_id"], rx_bin=fields["rx_bin"])
     if payer["decision"] != "accept" and fields["payer_name"]:
         confirm["payer_name"] = True
+    if payer["type"] == "medicare" and fields["member_id"] and not MBI_PATTERN.match(fields["member_id"]):
+        # A Medicare card's id is an MBI; anything else was misread.
+        confirm["member_id"] = True
     timings["total_seconds"] = round(time.perf_counter() - started, 3)
     return CardReading(
         fields=fields,
