@@ -87,20 +87,23 @@ def check_request(
     appointment: Appointment | None = None,
     date_of_service: dt.date | None = None,
     requested_by: Any = None,
+    member_id: str = "",
 ) -> EligibilityCheck:
-    """Queue an eligibility check of one insurance; an open check of the same question is reused."""
+    """Queue an eligibility check of one insurance; an open check of the same question is reused.
+
+    `member_id` asks with another reading than the insurance's current value (a card's, while staff
+    decide between it and athena's).
+    """
     insurance = PatientInsurance.objects.select_related("patient__department", "patient__practice").get(pk=insurance.pk)
     patient = insurance.patient
     day = date_of_service or (appointment.date if appointment is not None else inquiry.local_today(patient))
     service_type = inquiry.service_type_for(appointment)
-    existing = (
-        EligibilityCheck.objects.open()
-        .filter(insurance=insurance, date_of_service=day, service_type=service_type)
-        .order_by("pk")
-        .first()
-    )
-    if existing is not None:
-        return existing
+    wanted = (member_id or insurance.member_id).upper()
+    for existing in EligibilityCheck.objects.open().filter(
+        insurance=insurance, date_of_service=day, service_type=service_type
+    ):
+        if existing.member_id == wanted:  # encrypted: compared here, not in SQL
+            return existing
     check = EligibilityCheck.objects.create(
         patient=patient,
         department=patient.department,
@@ -111,7 +114,7 @@ def check_request(
         date_of_service=day,
         trigger=trigger,
         requested_by=requested_by if getattr(requested_by, "pk", None) else None,
-        member_id=insurance.member_id,
+        member_id=wanted,
         next_attempt_at=timezone.now(),
     )
     enqueue("eligibility.tasks.run_checks")

@@ -105,13 +105,14 @@ def card_insurance(patient: Patient, member_id: str, **fields: Any) -> PatientIn
 
 
 def visit(patient: Patient, *, days_ahead: int = 2, **fields: Any) -> Appointment:
-    return make_appointment(
-        patient.department,
-        patient=patient,
-        date=dt.date.today() + dt.timedelta(days=days_ahead),  # noqa: DTZ011 - a local visit date
-        provider=patient.department.providers.first(),
+    local_today = dt.datetime.now(patient.department.tzinfo).date()
+    values = {
+        "patient": patient,
+        "date": local_today + dt.timedelta(days=days_ahead),
+        "provider": patient.department.providers.first(),
         **fields,
-    )
+    }
+    return make_appointment(patient.department, **values)
 
 
 def athena_member(sandbox: Sandbox, case: str) -> tuple[Patient, PatientInsurance]:
@@ -121,6 +122,12 @@ def athena_member(sandbox: Sandbox, case: str) -> tuple[Patient, PatientInsuranc
     row = rows[0]
     athena_patient = client.get_patient(row["patientid"])
     practice = make_practice()
+    for package in client.list_insurance_packages():
+        InsurancePackage.objects.get_or_create(
+            practice=practice,
+            athena_insurance_package_id=package.insurance_package_id,
+            defaults={"name": package.name, "payer_name": package.payer_name, "payer_id": package.payer_id},
+        )
     department, _ = Department.objects.get_or_create(
         practice=practice, athena_department_id=athena_patient.department_id, defaults={"name": "Seeded clinic"}
     )
