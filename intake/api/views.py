@@ -276,7 +276,7 @@ class InsuranceView(PortalAPIView):
 
 
 class InsuranceCardView(PortalAPIView):
-    """Insurance card photos (issue 6): stored encrypted, read by OCR in the background."""
+    """Insurance card photos: stored encrypted, read by OCR in the background."""
 
     scopes = {"POST": "insurance:write"}
     parser_classes = [MultiPartParser]
