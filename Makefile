@@ -9,6 +9,9 @@ BIN := $(VENV)/bin
 run: venv system-deps
 	@scripts/run.sh
 
+# Long suites (full chaos, OCR sweeps) are marked slow and run by `make bench`, not here.
+PYTEST_ARGS ?= -m "not slow"
+
 test: venv system-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 

@@ -7,6 +7,7 @@ athena ids on the hub's rows; `dry_run` shows staff exactly what a replay would 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +18,8 @@ from django.utils import timezone
 from hub.golden import Change, golden_merge, insurance_field
 from hub.integrations.athena.client import AthenaClient
 from hub.integrations.athena.errors import AthenaNotFoundError, AthenaSlotUnavailableError
-from hub.models import Appointment, Patient, PatientInsurance
+from hub.integrations.athena.types import AthenaAppointment
+from hub.models import Appointment, AppointmentType, Department, Patient, PatientInsurance, Provider
 from sync import mapping
 from sync.models import WriteIntent
 
@@ -272,23 +274,66 @@ def send_book_appointment(intent: WriteIntent, client: AthenaClient) -> dict[str
         if found.applied:
             return found.result
         raise
-    return {"appointmentid": booked.appointment_id, "status": booked.status, "patientid": athena_patient}
+    return _appointment_result(booked, patientid=athena_patient)
 
 
 def reconcile_book_appointment(intent: WriteIntent, client: AthenaClient) -> Reconciliation:
     athena_patient = _athena_patient_id(intent)
     slot = client.get_appointment(intent.target["appointment_id"])
     if slot.status in BOOKED_STATES and slot.patient_id == athena_patient:
-        return Reconciliation(applied=True, result={"appointmentid": slot.appointment_id, "status": slot.status})
+        return Reconciliation(applied=True, result=_appointment_result(slot))
     if slot.status == "o":
         return NOT_APPLIED
     return Reconciliation(applied=False, conflict="the slot was taken by another booking")
 
 
+def _appointment_result(appointment: AthenaAppointment, **extra: Any) -> dict[str, Any]:
+    """What the hub needs to hold the booked appointment (ids, date and time; no PHI)."""
+    return {
+        "appointmentid": appointment.appointment_id,
+        "status": appointment.status,
+        "date": appointment.date.isoformat() if appointment.date else "",
+        "starttime": appointment.start_time.strftime("%H:%M") if appointment.start_time else "",
+        "duration": appointment.duration_minutes,
+        "departmentid": appointment.department_id,
+        "providerid": appointment.provider_id,
+        "appointmenttypeid": appointment.appointment_type_id,
+        **extra,
+    }
+
+
+def _hold_booked(intent: WriteIntent, appointment_id: str) -> None:
+    """Mark the booked appointment on the hub's row, creating the row if the hub never saw the slot."""
+    result = intent.result
+    status = result.get("status") or Appointment.Status.FUTURE
+    updated = Appointment.objects.filter(practice_id=intent.practice_id, athena_appointment_id=appointment_id).update(
+        status=status, patient_id=intent.patient_id
+    )
+    if updated or not result.get("date") or not result.get("starttime"):
+        return
+    practice = intent.practice_id
+    department = (
+        Department.objects.filter(practice_id=practice, athena_department_id=result.get("departmentid")).first()
+        or intent.department
+    )
+    Appointment.objects.create(
+        practice_id=practice,
+        athena_appointment_id=appointment_id,
+        department=department,
+        patient_id=intent.patient_id,
+        date=dt.date.fromisoformat(result["date"]),
+        start_time=dt.datetime.strptime(result["starttime"], "%H:%M").time(),  # noqa: DTZ007 - local wall time
+        duration_minutes=int(result.get("duration") or 15),
+        status=status,
+        provider=Provider.objects.filter(practice_id=practice, athena_provider_id=result.get("providerid")).first(),
+        appointment_type=AppointmentType.objects.filter(
+            practice_id=practice, athena_appointment_type_id=result.get("appointmenttypeid")
+        ).first(),
+    )
+
+
 def apply_book_appointment(intent: WriteIntent) -> None:
-    Appointment.objects.filter(
-        practice_id=intent.practice_id, athena_appointment_id=intent.target["appointment_id"]
-    ).update(status=intent.result.get("status") or Appointment.Status.FUTURE, patient_id=intent.patient_id)
+    _hold_booked(intent, intent.target["appointment_id"])
 
 
 def send_cancel_appointment(intent: WriteIntent, client: AthenaClient) -> dict[str, Any]:
@@ -320,11 +365,7 @@ def send_reschedule_appointment(intent: WriteIntent, client: AthenaClient) -> di
         patient_id=athena_patient,
         reason=intent.target.get("reason", ""),
     )
-    return {
-        "appointmentid": new.appointment_id,
-        "status": new.status,
-        "old_appointmentid": intent.target["appointment_id"],
-    }
+    return _appointment_result(new, old_appointmentid=intent.target["appointment_id"])
 
 
 def reconcile_reschedule_appointment(intent: WriteIntent, client: AthenaClient) -> Reconciliation:
@@ -332,12 +373,7 @@ def reconcile_reschedule_appointment(intent: WriteIntent, client: AthenaClient) 
     new_slot = client.get_appointment(intent.target["new_appointment_id"])
     if new_slot.status in BOOKED_STATES and new_slot.patient_id == athena_patient:
         return Reconciliation(
-            applied=True,
-            result={
-                "appointmentid": new_slot.appointment_id,
-                "status": new_slot.status,
-                "old_appointmentid": intent.target["appointment_id"],
-            },
+            applied=True, result=_appointment_result(new_slot, old_appointmentid=intent.target["appointment_id"])
         )
     if new_slot.status == "o":
         return NOT_APPLIED
@@ -352,9 +388,7 @@ def apply_reschedule_appointment(intent: WriteIntent) -> None:
         old.status = Appointment.Status.CANCELLED
         old.rescheduled_appointment_id = str(intent.result.get("appointmentid", ""))
         old.save(update_fields=["status", "rescheduled_appointment_id", "updated_at"])
-    Appointment.objects.filter(
-        practice_id=intent.practice_id, athena_appointment_id=intent.target["new_appointment_id"]
-    ).update(status=intent.result.get("status") or Appointment.Status.FUTURE, patient_id=intent.patient_id)
+    _hold_booked(intent, intent.target["new_appointment_id"])
 
 
 def send_check_in(intent: WriteIntent, client: AthenaClient) -> dict[str, Any]:
