@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from intake.ocr.geometry import perspective_coefficients
 from intake.ocr.payers import Payer, default_payers
 
 # CR80 (85.60 x 53.98 mm) at 300 dpi.
@@ -601,20 +602,6 @@ def _render_back(
 # --- degradations -------------------------------------------------------------------------------
 
 
-def _perspective_coefficients(
-    source: list[tuple[float, float]], target: list[tuple[float, float]]
-) -> tuple[float, ...]:
-    """Coefficients for Image.transform(PERSPECTIVE) that map target pixels back to source pixels."""
-    rows = []
-    values = []
-    for (sx, sy), (tx, ty) in zip(source, target, strict=True):
-        rows.append([tx, ty, 1, 0, 0, 0, -sx * tx, -sx * ty])
-        rows.append([0, 0, 0, tx, ty, 1, -sy * tx, -sy * ty])
-        values += [sx, sy]
-    solution = np.linalg.solve(np.array(rows, dtype=float), np.array(values, dtype=float))
-    return tuple(float(v) for v in solution)
-
-
 def _add_glare(image: Image.Image, spec: DegradationLevel, rng: random.Random) -> Image.Image:
     if rng.random() >= spec.glare_probability:
         return image
@@ -652,7 +639,7 @@ def _place_on_desk(
         ry = x * math.sin(angle) + y * math.cos(angle) + rng.uniform(-jitter, jitter)
         target.append((cx + rx, cy + ry))
     source = [(0.0, 0.0), (float(width), 0.0), (float(width), float(height)), (0.0, float(height))]
-    coefficients = _perspective_coefficients(source, target)
+    coefficients = perspective_coefficients(source, target)
     warped = image.transform((canvas_w, canvas_h), Image.Transform.PERSPECTIVE, coefficients, Image.Resampling.BICUBIC)
     mask = Image.new("L", image.size, 255).transform(
         (canvas_w, canvas_h), Image.Transform.PERSPECTIVE, coefficients, Image.Resampling.BILINEAR

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
@@ -25,6 +24,7 @@ from intake.ocr.confusables import (
     to_digits,
 )
 from intake.ocr.payers import PayerList, default_payers, find_payer, normalize_payer_name
+from intake.ocr.words import Box, Segment, Word, box_of, segments_from_words, vertical_overlap
 
 FIELD_NAMES = (
     "payer_name",
@@ -45,86 +45,6 @@ PLAN_TYPES = ("PPO", "HMO", "EPO", "POS", "HDHP")
 CONFIRM_BELOW = 0.80
 # Tesseract word confidence (0-100) under which a field is worth a second, whitelisted read.
 REREAD_BELOW = 90.0
-
-
-@dataclass(frozen=True)
-class Word:
-    """One OCR'd word with its box (pixels) and Tesseract confidence (0-100)."""
-
-    text: str
-    conf: float
-    left: int
-    top: int
-    width: int
-    height: int
-
-    @property
-    def right(self) -> int:
-        return self.left + self.width
-
-    @property
-    def bottom(self) -> int:
-        return self.top + self.height
-
-    @property
-    def middle(self) -> float:
-        return self.top + self.height / 2
-
-
-@dataclass
-class Segment:
-    """Words on one row that belong together; a wide gap starts a new segment (a new column)."""
-
-    words: list[Word]
-    text: str = ""
-    starts: list[int] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        parts, position = [], 0
-        self.starts = []
-        for word in self.words:
-            self.starts.append(position)
-            parts.append(word.text.upper())
-            position += len(word.text) + 1
-        self.text = " ".join(parts)
-
-    @property
-    def left(self) -> int:
-        return min(w.left for w in self.words)
-
-    @property
-    def right(self) -> int:
-        return max(w.right for w in self.words)
-
-    @property
-    def top(self) -> int:
-        return min(w.top for w in self.words)
-
-    @property
-    def bottom(self) -> int:
-        return max(w.bottom for w in self.words)
-
-    @property
-    def height(self) -> float:
-        return statistics.median(w.height for w in self.words)
-
-    def words_between(self, start: int, end: int) -> list[Word]:
-        """The words overlapping the character span [start, end) of `text`."""
-        return [
-            word
-            for word, offset in zip(self.words, self.starts, strict=True)
-            if offset < end and offset + len(word.text) > start
-        ]
-
-
-@dataclass(frozen=True)
-class Box:
-    """A region of the page, for re-reading a field from pixels."""
-
-    left: int
-    top: int
-    right: int
-    bottom: int
 
 
 @dataclass
@@ -154,87 +74,6 @@ class Extraction:
     missing_values: dict[str, list[Box]] = field(default_factory=dict)
 
 
-# --- grouping words into segments -----------------------------------------------------------------
-
-
-_GLUED_LABEL = re.compile(r"(?<=[A-Z0-9])(?=RX(?:BIN|PCN|GRP|GROUP)|GROUP|PAYER)", re.IGNORECASE)
-
-
-def _unglue(word: Word) -> list[Word]:
-    """Split a word where OCR ran a value into the next label ("027098263RXPCN")."""
-    cuts = [m.start() for m in _GLUED_LABEL.finditer(word.text)]
-    if not cuts:
-        return [word]
-    pieces, start = [], 0
-    per_char = word.width / max(len(word.text), 1)
-    for end in [*cuts, len(word.text)]:
-        left = word.left + round(start * per_char)
-        pieces.append(replace(word, text=word.text[start:end], left=left, width=round((end - start) * per_char)))
-        start = end
-    return pieces
-
-
-def _overlap(a: Word, b: Word) -> float:
-    """Vertical overlap of two words as a share of the shorter one."""
-    shared = min(a.bottom, b.bottom) - max(a.top, b.top)
-    return shared / max(1, min(a.height, b.height))
-
-
-def segments_from_words(words: Iterable[Word], *, gap_factor: float = 1.6) -> list[Segment]:
-    """Chain words left to right into rows, then split rows where a wide gap starts a new column.
-
-    A word joins the row whose last word it overlaps most vertically, so a row may drift a little
-    up or down across the card (a residual tilt) without breaking.
-    """
-    # A bare "|" is a column rule printed on the card, never text.
-    kept = (piece for w in words if w.text.strip() and w.text.strip() != "|" for piece in _unglue(w))
-    pending = sorted(kept, key=lambda w: (w.left, w.top))
-    rows: list[list[Word]] = []
-    for word in pending:
-        best_row, best_overlap = None, 0.5
-        for row in rows:
-            last = row[-1]
-            if last.right > word.left + 0.5 * word.height:
-                continue  # the row already reaches past this word: another line
-            overlap = _overlap(last, word)
-            if overlap > best_overlap:
-                best_row, best_overlap = row, overlap
-        if best_row is None:
-            rows.append([word])
-        else:
-            best_row.append(word)
-    segments: list[Segment] = []
-    for row in rows:
-        height = statistics.median(w.height for w in row)
-        current = [row[0]]
-        for previous, word in itertools.pairwise(row):
-            if word.left - previous.right > gap_factor * height:
-                segments.append(Segment(current))
-                current = []
-            current.append(word)
-        segments.append(Segment(current))
-    segments.sort(key=lambda s: (s.top, s.left))
-    return segments
-
-
-def words_from_text(text: str, *, conf: float = 96.0, char_width: int = 20, line_height: int = 40) -> list[Word]:
-    """Turn monospaced text into positioned words, so extractors can be tested without OCR."""
-    words = []
-    for row, line in enumerate(text.splitlines()):
-        for match in re.finditer(r"\S+", line):
-            words.append(
-                Word(
-                    text=match.group(),
-                    conf=conf,
-                    left=match.start() * char_width,
-                    top=row * line_height,
-                    width=len(match.group()) * char_width - 4,
-                    height=round(line_height * 0.7),
-                )
-            )
-    return words
-
-
 # --- field rules ---------------------------------------------------------------------------------
 
 # Words that start another field: a value stops before them.
@@ -246,7 +85,7 @@ _STOP_WORDS = re.compile(
 # Words before a label that turn it into another field's label ("PAYER ID" is not the member id).
 _NOT_MEMBER = frozenset({"PAYER", "PAYOR", "RX", "GROUP", "GRP", "CLAIMS", "EDI", "TAX", "PROVIDER", "NPI", "PLAN"})
 # Symbols OCR makes of letters in ids, which never contain them ("$" for S, "£" for E).
-_ID_SYMBOLS = str.maketrans({"$": "S", "£": "E", "€": "E", "§": "S", "!": "I", "¢": "C"})
+_ID_SYMBOLS = str.maketrans({"$": "S", "£": "E", "€": "E", "§": "S", "!": "I", "¢": "C", "|": "I"})
 
 
 @dataclass(frozen=True)
@@ -257,7 +96,7 @@ class Rule:
     label: re.Pattern[str]
     value: re.Pattern[str]
     normalise: Callable[[str], tuple[str | None, IdReading | None]]
-    max_chunks: int = 1
+    max_words: int | None = 1  # None: every adjacent word (names, phone numbers)
     below: bool = True
     foreign: frozenset[str] = frozenset()
     ids: bool = True
@@ -305,7 +144,7 @@ def _normalise_phone(raw: str) -> tuple[str | None, IdReading | None]:
     return digits, IdReading(value=digits)
 
 
-_NAME_DIGITS = str.maketrans({"0": "O", "1": "I", "5": "S", "8": "B", "2": "Z", "6": "G", "4": "A"})
+_NAME_DIGITS = str.maketrans({"0": "O", "1": "I", "5": "S", "8": "B", "2": "Z", "6": "G", "4": "A", "|": "I"})
 
 
 def _normalise_name(raw: str) -> tuple[str | None, IdReading | None]:
@@ -346,7 +185,7 @@ RULES = (
         ),
         re.compile(_ID_LIKE),
         _normalise_member_id,
-        max_chunks=3,
+        max_words=3,
         foreign=_NOT_MEMBER,
     ),
     Rule(
@@ -355,8 +194,9 @@ RULES = (
             r"(?<![A-Z0-9])(?:(?:MEMBER|SUBSCRIBER|ENROLLEE|PATIENT|CARDHOLDER)\s*NAME|NAME(?:\s*/\s*NOMBRE)?"
             r"|MEMBER|SUBSCRIBER|ENROLLEE|CARDHOLDER)(?!\s*(?:[I1L]D\b|#|NUMBER|NO\b|SERVICE|SINCE))(?![A-Z0-9])"
         ),
-        re.compile(r"[A-Z0-9][A-Z0-9'\-. ]*[A-Z0-9]"),
+        re.compile(r"[A-Z0-9][A-Z0-9'\-.| ]*[A-Z0-9]"),
         _normalise_name,
+        max_words=None,
         ids=False,
     ),
     Rule(
@@ -371,17 +211,19 @@ RULES = (
         re.compile(r"(?<![A-Z0-9])(?:PLAN\s*TYPE|PLAN|PRODUCT|NETWORK)(?![A-Z0-9])"),
         re.compile(r"[A-Z0-9][A-Z0-9 ]*"),
         _normalise_plan,
+        max_words=None,
         ids=False,
     ),
     Rule(
         "rx_bin",
-        re.compile(r"(?<![A-Z0-9])(?:RX\s*)?B[I1L]N(?:\s*#)?(?![A-Z0-9])"),
+        re.compile(r"(?<![A-Z0-9])(?:RX\s*X?\s*)?B[I1L]N(?:\s*#)?(?![A-Z0-9])"),
         re.compile(r"[0-9A-Z]{3}\s?[0-9A-Z]{3}\b|[0-9A-Z]+"),
         _normalise_bin,
+        max_words=2,  # "610 279"
     ),
     Rule(
         "rx_pcn",
-        re.compile(r"(?<![A-Z0-9])(?:RX\s*)?PCN(?:\s*#)?(?![A-Z0-9])"),
+        re.compile(r"(?<![A-Z0-9])(?:RX\s*X?\s*)?P[CO0]N(?:\s*#)?(?![A-Z0-9])"),
         re.compile(r"[A-Z0-9][A-Z0-9\-]*"),
         _normalise_code(1, 10),
     ),
@@ -402,6 +244,7 @@ RULES = (
         re.compile(r"(?<![A-Z0-9])(?:MEMBER|CUSTOMER)\s*SERVICES?(?:\s*LINE)?(?![A-Z0-9])"),
         re.compile(r"[0-9A-Z(][0-9A-Z()\-. ]{8,18}[0-9A-Z]"),
         _normalise_phone,
+        max_words=None,
         below=False,
     ),
 )
@@ -416,7 +259,7 @@ _COPAY_LABELS = (
 _COPAY_LABEL = re.compile(
     r"(?<![A-Z0-9])(" + "|".join(f"(?P<{kind}>{pattern})" for kind, pattern in _COPAY_LABELS) + r")(?![A-Z0-9])"
 )
-_MONEY = re.compile(r"^\s*[:\-]?\s*([$S5]?)\s?(\d{1,4}|[0-9OIS]{1,4})(?:[.,](\d{2}|[0-9O]{2}))?(?![0-9])")
+_MONEY = re.compile(r"^\s*[:\-]?\s*([$S§]?)\s?(\d{1,4}|[0-9OIS]{1,4})(?:[.,](\d{2}|[0-9O]{2}))?(?![0-9])")
 _PHONE_ANYWHERE = re.compile(r"(?:1[\s.\-]?)?\(?[2-9]\d{2}\)?[\s.\-]?\d{3}[\s.\-]?\d{4}")
 
 
@@ -426,15 +269,15 @@ _PHONE_ANYWHERE = re.compile(r"(?:1[\s.\-]?)?\(?[2-9]\d{2}\)?[\s.\-]?\d{3}[\s.\-
 def _value_from(rule: Rule, segment: Segment, start: int) -> tuple[str, list[Word]] | None:
     """The value text (and its words) starting at `start` in a segment, stopping at the next label."""
     rest = segment.text[start:]
+    lead = len(rest) - len(rest.lstrip(" :#.,-|"))
+    rest = rest[lead:]
     if rule.ids:
         rest = rest.translate(_ID_SYMBOLS)
-    lead = len(rest) - len(rest.lstrip(" :#.-|"))
-    rest = rest[lead:]
     stop = _STOP_WORDS.search(rest)
-    if stop and stop.start() > 0:
+    if stop and stop.start() == 0:
+        return None  # straight into another label: this one's value is elsewhere
+    if stop:
         rest = rest[: stop.start()]
-    elif stop and stop.start() == 0 and rule.name not in ("plan_type",):
-        return None
     match = rule.value.match(rest)
     if not match:
         return None
@@ -442,10 +285,7 @@ def _value_from(rule: Rule, segment: Segment, start: int) -> tuple[str, list[Wor
     words = segment.words_between(begin + match.start(), begin + match.end())
     if not words:
         return None
-    if rule.max_chunks == 1 and rule.name not in ("subscriber_name", "phone", "rx_bin", "plan_type"):
-        words = words[:1]
-    else:
-        words = _adjacent(words[: max(rule.max_chunks, 1)] if rule.name == "member_id" else words)
+    words = _adjacent(words[: rule.max_words] if rule.max_words else words)
     text = " ".join(w.text.upper() for w in words)
     if rule.ids:
         text = text.translate(_ID_SYMBOLS)
@@ -462,12 +302,6 @@ def _adjacent(words: list[Word]) -> list[Word]:
     return kept
 
 
-def _box(words: list[Word]) -> Box:
-    return Box(
-        min(w.left for w in words), min(w.top for w in words), max(w.right for w in words), max(w.bottom for w in words)
-    )
-
-
 def _reading(rule: Rule, text: str, words: list[Word], place_penalty: float) -> FieldReading | None:
     value, id_reading = rule.normalise(text)
     if value is None or id_reading is None:
@@ -480,7 +314,7 @@ def _reading(rule: Rule, text: str, words: list[Word], place_penalty: float) -> 
             valid=id_reading.shape_valid,
             ambiguous=id_reading.ambiguous,
             ocr_conf=ocr,
-            box=_box(words),
+            box=box_of(words),
             raw=text,
             alternatives=id_reading.alternatives,
         ),
@@ -506,33 +340,37 @@ def _neighbours(
     segment: Segment, segments: list[Segment], label_words: list[Word], *, below: bool
 ) -> list[tuple[Segment, float]]:
     """Segments that may hold a label's value when the label ends its own: to the right, then below."""
-    label_left = min(w.left for w in label_words)
-    height = segment.height
+    label = box_of(label_words)
+    height = label.bottom - label.top
     found: list[tuple[Segment, float]] = []
     for other in segments:
-        if other is segment:
+        if other is segment or other.left < label.right:
             continue
-        same_row = abs((other.top + other.bottom) / 2 - (segment.top + segment.bottom) / 2) < 0.5 * height
-        if same_row and 0 <= other.left - segment.right < 12 * height:
+        if vertical_overlap(label_words[-1], other.words[0]) >= 0.5 and other.left - label.right < 12 * height:
             found.append((other, 0.97))
             break
     if below:
         for other in segments:
-            under = 0 <= other.top - segment.bottom < 1.6 * height
-            aligned = label_left - 1.5 * height <= other.left <= label_left + 4 * height
+            under = 0 <= other.top - label.bottom < 1.6 * height
+            aligned = label.left - 1.5 * height <= other.left <= label.left + 4 * height
             if under and aligned:
                 found.append((other, 0.95))
     return found
 
 
 def _foreign_label(segment: Segment, start: int, foreign: frozenset[str]) -> bool:
+    """Whether the word before a label makes it another field's label ("RX GRP", "PAYER ID")."""
     before = segment.text[:start].split()
-    return bool(before) and before[-1].rstrip(":#.") in foreign
+    if not before:
+        return False
+    word = before[-1].rstrip(":#.")
+    # "Rx" is short and often misread ("=X", "BX"); one stray character before the X is still Rx.
+    return word in foreign or ("RX" in foreign and len(word) <= 2 and word.endswith("X"))
 
 
 def _free_regions(segment: Segment, segments: list[Segment], label_words: list[Word], below: bool) -> list[Box]:
     """Where a label's unread value should be: right of the label up to the next text, and under it."""
-    label = _box(label_words)
+    label = box_of(label_words)
     height = label.bottom - label.top
     regions = []
     right_limit = label.right + 12 * height
@@ -573,7 +411,7 @@ def extract_rule(rule: Rule, segments: list[Segment]) -> tuple[FieldReading | No
                     # Something follows the label but does not read as a value: read those pixels again.
                     after = [w for w in segment.words if w.left >= label_words[-1].right]
                     if after:
-                        regions.append(_box(after[: rule.max_chunks]))
+                        regions.append(box_of(after[: rule.max_words or len(after)]))
                 continue
             found = False
             for other, penalty in _neighbours(segment, segments, label_words, below=rule.below):
@@ -599,9 +437,36 @@ def _plan_anywhere(segments: list[Segment]) -> FieldReading | None:
             if plan and words:
                 ocr = min(w.conf for w in words)
                 return _scored(
-                    FieldReading(value=plan, valid=True, ocr_conf=ocr, box=_box(words), raw=match.group(1)),
+                    FieldReading(value=plan, valid=True, ocr_conf=ocr, box=box_of(words), raw=match.group(1)),
                     place_penalty=0.95,
                 )
+    return None
+
+
+_NAME_LIKE = re.compile(r"^[A-Z][A-Z'\-]*(?: [A-Z][A-Z'\-.]*){1,3}$")
+_LABEL_WORDS = re.compile(
+    r"\b(?:MEMBER|SUBSCRIBER|ID|NUMBER|GROUP|GRP|PLAN|RX\w*|BIN|PCN|PAYER|NAME|PCP|SPEC\w*|ER|UC|URGENT|"
+    r"EMERGENCY|OFFICE|VISIT|PRIMARY|CARE|COPAY|PRODUCT|NETWORK|SERVICES?|PHARMACY|HEALTH|INSURANCE|MEDICARE|"
+    r"MEDICAID|BENEFITS|CARD|HOSPITAL|MEDICAL|PART|ENTITLED|COVERAGE|STARTS|EFFECTIVE|DATE)\b"
+)
+
+
+def _unlabelled_name(segments: list[Segment], payers: PayerList) -> FieldReading | None:
+    """A name printed without a label (or whose label was not read): the first line that looks like one."""
+    for segment in segments:
+        text = segment.text.strip()
+        if not _NAME_LIKE.match(text) or _LABEL_WORDS.search(text) or _PLAN_PATTERN.search(text):
+            continue
+        if find_payer(text, payers=payers).score >= 75:
+            continue
+        value, reading = _normalise_name(text)
+        if value and reading:
+            ocr = min(w.conf for w in segment.words)
+            # Unlabelled, so staff confirm it.
+            return _scored(
+                FieldReading(value=value, valid=True, ocr_conf=ocr, box=box_of(segment.words), raw=text),
+                place_penalty=0.75,
+            )
     return None
 
 
@@ -617,58 +482,65 @@ def _phone_anywhere(segments: list[Segment]) -> FieldReading | None:
             if value and reading and words:
                 ocr = min(w.conf for w in words)
                 return _scored(
-                    FieldReading(value=value, valid=True, ocr_conf=ocr, box=_box(words), raw=match.group()),
+                    FieldReading(value=value, valid=True, ocr_conf=ocr, box=box_of(words), raw=match.group()),
                     place_penalty=0.85,
                 )
     return None
 
 
+def _parse_money(text: str) -> tuple[int, bool] | None:
+    """Cents from the start of `text` ("$25", "$7.50", "S25"), and whether a dollar sign was read."""
+    money = _MONEY.match(text)
+    if not money:
+        return None
+    sign, dollars_text, cents_text = money.groups()
+    dollars = to_digits(dollars_text)
+    cents = to_digits(cents_text) if cents_text else "00"
+    if dollars is None or cents is None:
+        return None
+    return int(dollars) * 100 + int(cents), bool(sign)
+
+
+def _same_row_right(segment: Segment, segments: list[Segment], label_words: list[Word]) -> Segment | None:
+    """The nearest segment right of a label on the same text row."""
+    label = label_words[-1]
+    best: Segment | None = None
+    for other in segments:
+        if other is segment or other.left <= label.right:
+            continue
+        if vertical_overlap(label, other.words[0]) >= 0.5 and (best is None or other.left < best.left):
+            best = other
+    return best
+
+
 def extract_copays(segments: list[Segment]) -> dict[str, tuple[int, float]]:
     """Copays as integer cents with a confidence, from "PCP $25"-style pairs anywhere on the card."""
     found: dict[str, tuple[int, float]] = {}
-    rows = _rows(segments)
-    for row in rows:
-        text = row.text
-        for label in _COPAY_LABEL.finditer(text):
+    for segment in segments:
+        for label in _COPAY_LABEL.finditer(segment.text):
             kind = next(k for k, _ in _COPAY_LABELS if label.group(k))
             if kind in found:
                 continue
-            money = _MONEY.match(text[label.end() :])
-            if not money:
+            label_words = segment.words_between(label.start(), label.end())
+            after = segment.text[label.end() :]
+            amount_words: list[Word] = []
+            parsed = _parse_money(after) if after.strip() else None
+            if parsed:
+                amount_words = segment.words_between(label.end(), len(segment.text))[:1]
+            elif not after.strip(" :-") and label_words:
+                # A table: the amount sits in its own column to the right.
+                neighbour = _same_row_right(segment, segments, label_words)
+                if neighbour is not None:
+                    parsed = _parse_money(neighbour.text)
+                    amount_words = neighbour.words[:1]
+            if not parsed:
                 continue
-            sign, dollars_text, cents_text = money.groups()
-            dollars = to_digits(dollars_text)
-            cents = to_digits(cents_text) if cents_text else "00"
-            if dollars is None or cents is None:
-                continue
-            if not sign and len(dollars) >= 2 and dollars[0] in "S5" and kind != "er":
-                # "$25" read as "525": a leading 5 on a copay without a dollar sign is usually the "$".
-                dollars = dollars[1:]
-            offset = label.end() + money.start(2)
-            words = row.words_between(label.start(), offset + len(dollars_text))
-            conf = min((w.conf for w in words), default=0.0) / 100
-            if not sign:
-                conf *= 0.85
-            found[kind] = (int(dollars) * 100 + int(cents), round(conf, 2))
+            cents, had_sign = parsed
+            conf = min((w.conf for w in [*label_words, *amount_words]), default=0.0) / 100
+            if not had_sign:
+                conf *= 0.85  # "$25" read without its sign may be a "525" that lost it
+            found[kind] = (cents, round(conf, 2))
     return found
-
-
-def _rows(segments: list[Segment]) -> list[Segment]:
-    """Segments of one row joined back together, for pairs a wide gap split apart."""
-    rows: list[list[Segment]] = []
-    for segment in sorted(segments, key=lambda s: ((s.top + s.bottom) / 2, s.left)):
-        middle = (segment.top + segment.bottom) / 2
-        if rows and abs(middle - (rows[-1][0].top + rows[-1][0].bottom) / 2) < 0.5 * segment.height:
-            rows[-1].append(segment)
-        else:
-            rows.append([segment])
-    joined = []
-    for row in rows:
-        row.sort(key=lambda s: s.left)
-        # Column order matters: keep each segment whole and in reading order.
-        for index in range(len(row)):
-            joined.append(Segment([w for s in row[index : index + 2] for w in s.words]))
-    return joined
 
 
 def _payer_name(
@@ -687,7 +559,7 @@ def _payer_name(
             continue
         text = " ".join(w.text.upper() for w in words)
         ocr = min(w.conf for w in words)
-        reading = FieldReading(value=text, valid=score >= 75, ocr_conf=ocr, box=_box(words), raw=text)
+        reading = FieldReading(value=text, valid=score >= 75, ocr_conf=ocr, box=box_of(words), raw=text)
         reading.confidence = round(min(1.0, ocr / 100) * (score / 100 if score else 0.5), 2)
         key = (score, segment.height)
         if best is None or key > best[:2]:
@@ -696,6 +568,12 @@ def _payer_name(
         return None, None
     # A line that matches no payer is reported, but stays available to the other fields' rules.
     return best[3], best[2] if best[0] >= 75 else None
+
+
+def header_payer_name(words: Iterable[Word], *, page_height: int) -> FieldReading | None:
+    """The payer name among words read from the top of a card."""
+    reading, _ = _payer_name(segments_from_words(words), default_payers(), page_height)
+    return reading
 
 
 def _best_name_span(words: list[Word], payers: PayerList) -> tuple[list[Word], float]:
@@ -747,6 +625,11 @@ def extract_fields(
         if plan:
             result.fields["plan_type"] = plan
             result.missing_values.pop("plan_type", None)
+    if "subscriber_name" not in result.fields and side == "front":
+        name = _unlabelled_name(body, payers or default_payers())
+        if name:
+            result.fields["subscriber_name"] = name
+            result.missing_values.pop("subscriber_name", None)
     if "phone" not in result.fields and side == "back":
         phone = _phone_anywhere(segments)
         if phone:

@@ -10,13 +10,14 @@ import io
 import os
 import shutil
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytesseract
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
-from intake.ocr.extract import Box, Word
+from intake.ocr.geometry import find_card, warp_card
+from intake.ocr.words import Box, Word
 
 # Tesseract's OpenMP threads fight each other and the second card side on a 2-core box; one each
 # is faster overall. Set before the first Tesseract process starts, which inherits it.
@@ -32,9 +33,6 @@ DECODE_LONG_SIDE = 2400
 # Body-text x-height Tesseract reads best at (its docs: accuracy drops under ~20 px).
 TARGET_X_HEIGHT = 22
 MAX_PAGE_PIXELS = 3_000_000
-CR80_ASPECT = 85.6 / 53.98
-# Colour change (RGB distance over two pixels of a 200-px-wide copy) the background fill may not cross.
-_EDGE_STEP = 18.0
 TESSERACT_TIMEOUT_SECONDS = 20
 _PAGE_CONFIG = "--oem 1 --psm {psm} -c load_system_dawg=0 -c load_freq_dawg=0 -c tessedit_do_invert=0"
 
@@ -98,176 +96,7 @@ def load_image(data: bytes) -> Image.Image:
     return image.convert("RGB")
 
 
-# --- finding the card ----------------------------------------------------------------------------
-
-
-def _flood(seeds: np.ndarray, passable: np.ndarray) -> np.ndarray:
-    """Pixels of `passable` 4-connected to `seeds`."""
-    region = seeds & passable
-    for _ in range(sum(region.shape)):
-        grown = region.copy()
-        grown[1:] |= region[:-1]
-        grown[:-1] |= region[1:]
-        grown[:, 1:] |= region[:, :-1]
-        grown[:, :-1] |= region[:, 1:]
-        grown &= passable
-        if np.array_equal(grown, region):
-            break
-        region = grown
-    return region
-
-
-def find_card(image: Image.Image) -> list[tuple[float, float]] | None:
-    """Corners (tl, tr, br, bl) of a card lying on a background, or None when the image is the card.
-
-    Flood-fills the background inward from the image border. The fill crosses only gentle colour
-    steps (a desk's shading) and stays near the border's colour, so it stops at the card's sharp
-    edge even where a dark header band is close to the desk's colour. What it cannot reach is the
-    card; its extreme points along the two diagonals are the corners.
-    """
-    small_width = 200
-    scale = image.width / small_width
-    small = image.resize((small_width, max(1, round(image.height / scale))), Image.Resampling.BOX)
-    pixels = np.asarray(small, dtype=np.float32)
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    reference = np.median(border, axis=0)
-    # Loose on colour (a desk's shading varies a lot), strict on edges (a card's outline is sharp).
-    near_border_colour = np.linalg.norm(pixels - reference, axis=2) < 130
-    # Central differences span two pixels, so an edge softened over two pixels still shows as one.
-    gradient = np.zeros(near_border_colour.shape, dtype=np.float32)
-    gradient[1:-1] = np.linalg.norm(pixels[2:] - pixels[:-2], axis=2)
-    gradient[:, 1:-1] = np.maximum(gradient[:, 1:-1], np.linalg.norm(pixels[:, 2:] - pixels[:, :-2], axis=2))
-    edge = gradient >= _EDGE_STEP
-
-    seeds = np.zeros(edge.shape, dtype=bool)
-    for side in (np.s_[0, :], np.s_[-1, :], np.s_[:, 0], np.s_[:, -1]):
-        seeds[side] = True
-    outside = _flood(seeds & near_border_colour & ~edge, near_border_colour & ~edge)
-    # The card is what the centre of the photo connects to once the background is gone; stray
-    # specks the fill could not reach are not.
-    centre = np.zeros(edge.shape, dtype=bool)
-    h, w = edge.shape
-    centre[h // 2 - 2 : h // 2 + 3, w // 2 - 2 : w // 2 + 3] = True
-    inside = _flood(centre & ~outside, ~outside)
-    share = inside.mean()
-    if share < 0.25 or share > 0.97:
-        return None
-    ys, xs = np.nonzero(inside)
-    sums, diffs = xs + ys, xs - ys
-    corners = [
-        (xs[sums.argmin()], ys[sums.argmin()]),
-        (xs[diffs.argmax()], ys[diffs.argmax()]),
-        (xs[sums.argmax()], ys[sums.argmax()]),
-        (xs[diffs.argmin()], ys[diffs.argmin()]),
-    ]
-    quad = np.array(corners, dtype=np.float32) + 0.5
-    width = float(np.linalg.norm(quad[1] - quad[0]) + np.linalg.norm(quad[2] - quad[3])) / 2
-    height = float(np.linalg.norm(quad[3] - quad[0]) + np.linalg.norm(quad[2] - quad[1])) / 2
-    x, y = quad[:, 0], quad[:, 1]
-    quad_area = 0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))
-    # A card is a filled quadrilateral of card proportions; anything else (a fill that leaked into
-    # the card, a cluttered background) is better left to the deskew step.
-    if not 1.42 <= width / max(height, 1) <= 1.76 or abs(quad_area - inside.sum()) > 0.2 * quad_area:
-        return None
-    refined = _refine_corners(inside, quad)
-    return [(float(cx) * scale, float(cy) * scale) for cx, cy in refined]
-
-
-def _fit_line(along: np.ndarray, across: np.ndarray) -> tuple[float, float] | None:
-    """Least-squares line across = a * along + b, refitted without outliers (a leak, a rounded corner)."""
-    if len(along) < 8:
-        return None
-    keep = np.ones(len(along), dtype=bool)
-    slope, intercept = 0.0, 0.0
-    for _ in range(3):
-        slope, intercept = np.polyfit(along[keep], across[keep], 1)
-        residual = np.abs(across - (slope * along + intercept))
-        keep = residual <= max(1.5, float(np.median(residual)) * 3)
-        if keep.sum() < 8:
-            return None
-    return float(slope), float(intercept)
-
-
-def _refine_corners(inside: np.ndarray, quad: np.ndarray) -> np.ndarray:
-    """Corners from lines fitted to each side of the card mask: steadier than four extreme pixels."""
-    tl, tr, br, bl = quad
-    height, width = inside.shape
-    rows_any: np.ndarray = np.asarray(inside.any(axis=1))
-    cols_any: np.ndarray = np.asarray(inside.any(axis=0))
-
-    def span(start: float, end: float, limit: int) -> np.ndarray:
-        low, high = sorted((start, end))
-        margin = 0.12 * (high - low)
-        return np.arange(max(0, int(low + margin)), min(limit, int(high - margin)))
-
-    columns = span(max(tl[0], bl[0]), min(tr[0], br[0]), width)
-    rows = span(max(tl[1], tr[1]), min(bl[1], br[1]), height)
-    columns = columns[cols_any[columns]]
-    rows = rows[rows_any[rows]]
-    top = inside[:, columns].argmax(axis=0).astype(np.float64)
-    bottom = (height - 1 - inside[::-1, columns].argmax(axis=0)).astype(np.float64) + 1.0
-    left = inside[rows].argmax(axis=1).astype(np.float64)
-    right = (width - 1 - inside[rows, ::-1].argmax(axis=1)).astype(np.float64) + 1.0
-    lines = (
-        _fit_line(columns + 0.5, top),
-        _fit_line(rows + 0.5, right),
-        _fit_line(columns + 0.5, bottom),
-        _fit_line(rows + 0.5, left),
-    )
-    if any(line is None for line in lines):
-        return quad
-    top_line, right_line, bottom_line, left_line = lines
-
-    def meet(horizontal: tuple[float, float] | None, vertical: tuple[float, float] | None) -> tuple[float, float]:
-        # y = a x + b meets x = c y + d.
-        a, b = horizontal  # type: ignore[misc]
-        c, d = vertical  # type: ignore[misc]
-        y = (a * d + b) / (1 - a * c)
-        return c * y + d, y
-
-    refined = np.array(
-        [
-            meet(top_line, left_line),
-            meet(top_line, right_line),
-            meet(bottom_line, right_line),
-            meet(bottom_line, left_line),
-        ]
-    )
-    # Trust the fit only when it agrees with the rough corners.
-    if np.abs(refined - quad).max() > 0.05 * width:
-        return quad
-    return refined
-
-
-def _perspective_coefficients(source: list[tuple[float, float]], target: list[tuple[float, float]]) -> list[float]:
-    rows, values = [], []
-    for (sx, sy), (tx, ty) in zip(source, target, strict=True):
-        rows.append([tx, ty, 1, 0, 0, 0, -sx * tx, -sx * ty])
-        rows.append([0, 0, 0, tx, ty, 1, -sy * tx, -sy * ty])
-        values += [sx, sy]
-    return [float(v) for v in np.linalg.solve(np.array(rows), np.array(values))]
-
-
-def warp_card(image: Image.Image, corners: list[tuple[float, float]]) -> Image.Image:
-    """Cut the card out of the photo and straighten it to a CR80 rectangle."""
-    (tlx, tly), (trx, try_), (brx, bry), (blx, bly) = corners
-    width = max(np.hypot(trx - tlx, try_ - tly), np.hypot(brx - blx, bry - bly))
-    width = round(width)
-    height = round(width / CR80_ASPECT)
-    # Pull the corners in a little so the card's own edge does not become a dark line.
-    inset = 0.01
-    target = [(0, 0), (width, 0), (width, height), (0, height)]
-    source = [
-        (tlx + (trx - tlx) * inset + (blx - tlx) * inset, tly + (try_ - tly) * inset + (bly - tly) * inset),
-        (trx - (trx - tlx) * inset + (brx - trx) * inset, try_ - (try_ - tly) * inset + (bry - try_) * inset),
-        (brx - (brx - blx) * inset - (brx - trx) * inset, bry - (bry - bly) * inset - (bry - try_) * inset),
-        (blx + (brx - blx) * inset - (blx - tlx) * inset, bly + (bry - bly) * inset - (bly - tly) * inset),
-    ]
-    coefficients = _perspective_coefficients(source, [(float(x), float(y)) for x, y in target])
-    return image.transform((width, height), Image.Transform.PERSPECTIVE, coefficients, Image.Resampling.BICUBIC)
-
-
-# --- preprocessing -------------------------------------------------------------------------------
+# --- preprocessing ---------------------------------------------------------------------------------
 
 
 def _box_mean(values: np.ndarray, size: int) -> np.ndarray:
@@ -340,6 +169,31 @@ def estimate_x_height(binary: np.ndarray, strips: int = 6) -> float:
     return 0.72 * float(np.median(plausible))
 
 
+def _clear_long_runs(ink: np.ndarray, min_length: int) -> None:
+    """Clear vertical runs of ink at least `min_length` long, in place (rows: transpose first)."""
+    padded = np.pad(ink, ((1, 1), (0, 0)))
+    edges = np.diff(padded.astype(np.int8), axis=0)
+    starts = np.argwhere(edges.T == 1)
+    ends = np.argwhere(edges.T == -1)
+    long = (ends[:, 1] - starts[:, 1]) >= min_length
+    for (column, start), end in zip(starts[long], ends[long, 1], strict=True):
+        ink[start:end, column] = False
+
+
+def remove_rules(binary: np.ndarray, x_height: float) -> np.ndarray:
+    """Erase printed lines (column rules, box outlines, band edges) that no letter is long enough to be.
+
+    Tesseract reads a rule beside text as "|", "l" or "1", and a rule between two columns makes it
+    merge them; letters are at most a cap height tall, and no word is an unbroken stroke.
+    """
+    ink = binary < 128
+    _clear_long_runs(ink, max(12, int(x_height * 3)))
+    transposed = np.ascontiguousarray(ink.T)
+    _clear_long_runs(transposed, max(24, int(x_height * 8)))
+    ink = transposed.T
+    return np.where(ink, 0, 255).astype(np.uint8)
+
+
 def deskew_angle(binary: np.ndarray, search: float, step: float = 0.5) -> float:
     """The rotation that makes text rows sharpest (largest variance of the row ink profile)."""
     image = Image.fromarray(binary)
@@ -382,6 +236,7 @@ def prepare_page(image: Image.Image) -> Page:
     binary = np.where(pixels > otsu_threshold(pixels), 255, 0).astype(np.uint8)
 
     angle = deskew_angle(binary, search=2.0 if card_found else 10.0)
+    binary = remove_rules(binary, x_height)
     gray_image, binary_image = gray, Image.fromarray(binary)
     if abs(angle) >= 0.25:
         gray_image = gray.rotate(angle, resample=Image.Resampling.BICUBIC, fillcolor=255)
@@ -393,6 +248,75 @@ def prepare_page(image: Image.Image) -> Page:
 
 
 # --- Tesseract -----------------------------------------------------------------------------------
+
+
+def find_gutter(binary: np.ndarray, x_height: float) -> tuple[int, int] | None:
+    """A blank vertical band splitting the card's body into two columns: (x, top row), or None.
+
+    Tesseract's single-block mode reads a row straight across both columns, and the two columns'
+    baselines rarely line up, which garbles both. The band must run from below the header to the
+    bottom of the card, so a layout with a full-width line under its columns is left alone.
+    """
+    ink = binary < 128
+    height, width = ink.shape
+    body = ink[height // 4 :]
+    empty = body.sum(axis=0) == 0
+    padded = np.concatenate([[False], empty, [False]])
+    edges = np.diff(padded.astype(np.int8))
+    starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
+    candidates = [
+        (int(start), int(end))
+        for start, end in zip(starts, ends, strict=True)
+        if end - start >= 2 * x_height and 0.25 * width <= (start + end) // 2 <= 0.8 * width
+    ]
+    if not candidates:
+        return None
+    start, end = max(candidates, key=lambda run: run[1] - run[0])
+    left_ink, right_ink = body[:, :start].sum(), body[:, end:].sum()
+    if min(left_ink, right_ink) < 0.1 * (left_ink + right_ink):
+        return None
+    # The gutter starts under the last inked row that crosses it (the header).
+    crossing = np.nonzero(ink[:, start:end].any(axis=1))[0]
+    top = int(crossing.max()) + 1 if len(crossing) else 0
+    # The top fifth stays whole: a payer's name may have a word gap right above the gutter.
+    top = max(top, height // 5)
+    if top > 0.6 * height:
+        return None
+    return (start + end) // 2, top
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Part of a page placed on the strip Tesseract reads: its page box and its row on the strip."""
+
+    box: Box
+    strip_top: int
+
+
+def ocr_page(page: Page, *, psm: int = 6) -> list[Word]:
+    """OCR a prepared page, reading two-column bodies one column at a time, in one Tesseract call."""
+    binary = page.binary
+    gutter = find_gutter(np.asarray(binary), page.x_height)
+    if gutter is None:
+        return ocr_words(binary, psm=psm)
+    split, top = gutter
+    width, height = binary.size
+    boxes = [Box(0, top, split, height), Box(split, top, width, height)]
+    if top > 0:
+        boxes.insert(0, Box(0, 0, width, top))
+    gap = max(20, int(page.x_height * 3))
+    strip = Image.new("L", (width, sum(b.bottom - b.top + gap for b in boxes)), 255)
+    pieces, y = [], 0
+    for box in boxes:
+        strip.paste(binary.crop((box.left, box.top, box.right, box.bottom)), (0, y))
+        pieces.append(Piece(box, y))
+        y += box.bottom - box.top + gap
+    words = []
+    for word in ocr_words(strip, psm=psm):
+        piece = next((p for p in reversed(pieces) if word.middle >= p.strip_top), pieces[0])
+        shift_x, shift_y = piece.box.left, piece.box.top - piece.strip_top
+        words.append(replace(word, left=word.left + shift_x, top=word.top + shift_y))
+    return words
 
 
 def tesseract_available() -> bool:

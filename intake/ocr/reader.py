@@ -11,15 +11,16 @@ from intake.ocr.extract import (
     FIELD_NAMES,
     REREAD_BELOW,
     RULES_BY_NAME,
-    Box,
     Extraction,
     FieldReading,
     _reading,
     extract_fields,
+    header_payer_name,
     merge_readings,
 )
 from intake.ocr.payers import match_payer
-from intake.ocr.pipeline import Crop, Page, load_image, ocr_words, prepare_page, reread
+from intake.ocr.pipeline import Crop, Page, load_image, ocr_page, ocr_words, prepare_page, reread
+from intake.ocr.words import Box
 
 # Fields worth a second, character-restricted read, and the characters each may contain.
 _DIGITS = "0123456789"
@@ -33,6 +34,7 @@ _REREAD_CHARACTERS = {
     "rx_bin": _DIGITS,
     "phone": _DIGITS + "()-.",
 }
+_FRONT_FIELDS = frozenset({"member_id", "group_number", "subscriber_name", "plan_type"})
 # The fields whose absence on the front says the page pass went wrong and sparse mode may help.
 _FRONT_ANCHORS = ("member_id",)
 _BACK_ANCHORS = ("phone", "payer_id", "rx_bin")
@@ -105,12 +107,15 @@ def _reread_fields(page: Page, extraction: Extraction) -> None:
                 del extraction.fields[name]
 
 
-def _merge(first: Extraction, second: Extraction) -> Extraction:
+def _merge(first: Extraction, second: Extraction, *, prefer_first: frozenset[str] = frozenset()) -> Extraction:
+    """Combine two extractions field by field: the surer valid reading wins, or `first` for `prefer_first`."""
     merged = Extraction(missing_values={**second.missing_values, **first.missing_values})
     for name in set(first.fields) | set(second.fields):
         a, b = first.fields.get(name), second.fields.get(name)
         if a is None or b is None:
             merged.fields[name] = a or b  # type: ignore[assignment]
+        elif name in prefer_first and a.valid:
+            merged.fields[name] = a
         else:
             merged.fields[name] = a if (a.valid, a.confidence) >= (b.valid, b.confidence) else b
     for kind in set(first.copays) | set(second.copays):
@@ -121,18 +126,39 @@ def _merge(first: Extraction, second: Extraction) -> Extraction:
     return merged
 
 
+def _reread_header(page: Page, extraction: Extraction) -> None:
+    """Read the top of the card again from the grey page when no payer name matched our list."""
+    width, height = page.gray.size
+    band = page.gray.crop((0, 0, width, height // 4))
+    words = ocr_words(band, psm=6)
+    second = header_payer_name(words, page_height=height)
+    first = extraction.fields.get("payer_name")
+    if second and (first is None or (second.valid, second.confidence) > (first.valid, first.confidence)):
+        extraction.fields["payer_name"] = second
+
+
+def _drop_echoes(extraction: Extraction) -> None:
+    """A "GRP" label read without its "Rx" gives the Rx group as the group number: drop that echo."""
+    group, rx_group = extraction.fields.get("group_number"), extraction.fields.get("rx_group")
+    if group and rx_group and group.value == rx_group.value:
+        del extraction.fields["group_number"]
+
+
 def read_side(data: bytes, side: str) -> tuple[Extraction, float]:
     """OCR one side of a card and extract its fields; returns the extraction and the seconds it took."""
     started = time.perf_counter()
     page = prepare_page(load_image(data))
-    words = ocr_words(page.binary, psm=6)
+    words = ocr_page(page)
     extraction = extract_fields(words, side=side, page_height=page.binary.height)
     anchors = _FRONT_ANCHORS if side == "front" else _BACK_ANCHORS
     if not any(name in extraction.fields for name in anchors):
         # One uniform block did not fit this layout; sparse-text mode finds scattered fields.
         sparse = extract_fields(ocr_words(page.binary, psm=11), side=side, page_height=page.binary.height)
         extraction = _merge(extraction, sparse)
+    if side == "front" and not (extraction.fields.get("payer_name") and extraction.fields["payer_name"].valid):
+        _reread_header(page, extraction)
     _reread_fields(page, extraction)
+    _drop_echoes(extraction)
     return extraction, time.perf_counter() - started
 
 
@@ -151,7 +177,8 @@ def read_card(front: bytes, back: bytes | None = None) -> CardReading:
         timings["back_seconds"] = round(back_seconds, 3)
         # The payer's name is printed on the front; a back-side "name" is a sponsor or a PBM.
         back_extraction.fields.pop("payer_name", None)
-        extraction = _merge(front_extraction, back_extraction)
+        # Where both sides give a value, the side that normally prints the field wins.
+        extraction = _merge(front_extraction, back_extraction, prefer_first=_FRONT_FIELDS)
 
     fields: dict[str, Any] = {}
     confidence: dict[str, float] = {}

@@ -17,13 +17,8 @@ from intake.ocr.confusables import (
     resolve_prefixed_id,
     to_digits,
 )
-from intake.ocr.extract import (
-    FieldReading,
-    extract_fields,
-    merge_readings,
-    segments_from_words,
-    words_from_text,
-)
+from intake.ocr.extract import FieldReading, extract_fields, merge_readings
+from intake.ocr.words import segments_from_words, words_from_text
 
 LABEL_LEFT = """\
 EXAMPLE HEALTH PLAN                          PPO
@@ -235,3 +230,14 @@ def test_resolution_only_swaps_confusables(text):
 @given(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=1, max_size=24))
 def test_fold_is_idempotent(text):
     assert fold_confusables(fold_confusables(text)) == fold_confusables(text)
+
+
+def test_a_name_whose_label_was_not_read_is_still_found_but_flagged():
+    text = """\
+EXAMPLE HEALTH PLAN
+JOHN X SOLIS
+MEMBER ID: Q74669078
+"""
+    reading = extract_fields(words_from_text(text)).fields["subscriber_name"]
+    assert reading.value == "JOHN X SOLIS"
+    assert reading.needs_confirmation
