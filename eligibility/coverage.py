@@ -98,8 +98,9 @@ def card_signal_record(
     card_name_match: float | None,
 ) -> CardSignal:
     """Keep what the latest card reading says about this insurance (read by the denial-risk score)."""
-    existing = CardSignal.objects.filter(insurance=insurance).first()
-    cards = (existing.cards_uploaded + 1) if existing else 1
+    # Cards of different insurances (the same card photographed twice is still one card).
+    others = CardSignal.objects.filter(insurance__patient_id=insurance.patient_id, insurance__is_cancelled=False)
+    cards = others.exclude(insurance=insurance).count() + 1
     signal, _ = CardSignal.objects.update_or_create(
         insurance=insurance,
         defaults={

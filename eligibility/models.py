@@ -158,7 +158,7 @@ class CardSignal(models.Model):
     member_id_confidence = models.FloatField(null=True, blank=True)
     member_id_confusable = models.BooleanField(default=False)
     card_name_match = models.FloatField(null=True, blank=True, help_text="0-1, card name against the registration")
-    cards_uploaded = models.PositiveSmallIntegerField(default=1)
+    cards_uploaded = models.PositiveSmallIntegerField(default=1, help_text="Insurances of the patient with a card")
     read_at = models.DateTimeField()
 
     def __str__(self) -> str:

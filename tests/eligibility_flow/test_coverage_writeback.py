@@ -89,3 +89,46 @@ def test_card_and_ehr_disagreeing_is_a_conflict_until_the_payer_verifies_one_sid
         assert [u.target["fields"] for u in updates] == [["member_id"]]
     else:
         assert not updates.exists()  # athena already holds the verified value
+
+
+def test_staff_settle_a_card_against_athena_conflict_and_athena_gets_their_choice(elig: Sandbox) -> None:
+    from django.contrib.auth import get_user_model
+
+    from sync.conflicts import conflict_resolve
+    from sync.staff_services import conflict_value_clean
+
+    patient, insurance = athena_member(elig, "active")
+    field = f"insurance.{insurance.pk}.member_id"
+    coverage_observe(insurance=insurance, values={"member_id": "EXH222333445"}, source="ehr", event_id="desk-edit")
+    coverage_observe(insurance=insurance, values={"member_id": "EXH777888990"}, source="ocr", event_id="card-2")
+    conflict = Conflict.objects.get(patient=patient, field=field, status=Conflict.Status.OPEN)
+    assert (conflict.portal_value, conflict.ehr_value) == ("EXH777888990", "EXH222333445")
+    typed = conflict_value_clean(field_name=field, raw="exh 777-888 990")
+    staff = get_user_model().objects.create_user("desk-conflicts")
+    conflict_resolve(conflict=conflict, choice=Conflict.Choice.EDITED, value=typed, reason="read the card", actor=staff)
+    insurance.refresh_from_db()
+    assert insurance.member_id == "EXH777888990"
+    assert FieldState.objects.get(patient=patient, field=field).source == "staff"
+    update = WriteIntent.objects.get(operation=Operation.UPDATE_INSURANCE)
+    assert update.target == {"insurance_id": insurance.pk, "fields": ["member_id"]}
+    assert not WriteIntent.objects.filter(operation=Operation.UPDATE_PATIENT).exists()
+    drain_intents()
+    row = next(r for r in athena_insurances(elig, patient) if r["insuranceid"] == insurance.athena_insurance_id)
+    assert row["insuranceidnumber"] == "EXH777888990"
+
+
+def test_insurance_typed_on_the_portal_is_recorded_and_checked(elig: Sandbox, boston: Any) -> None:
+    from tests.api.conftest import make_portal
+    from tests.eligibility_flow.conftest import new_patient
+
+    portal = make_portal("typed-insurance-portal", locations=["1"])
+    patient = new_patient(boston, athena_patient_id=None)
+    body = {"payer_name": "EXAMPLE HEALTH PLAN", "payer_id": "EX001", "member_id": "exh-500 600 700"}
+    response = portal.post(f"/api/v1/patients/{patient.public_id}/insurances", body)
+    assert response.status_code == 202, response.content
+    insurance = patient.insurances.get()
+    assert insurance.member_id == "EXH500600700"
+    state = FieldState.objects.get(patient=patient, field=f"insurance.{insurance.pk}.member_id")
+    assert (state.source, state.value) == ("portal", '"EXH500600700"')
+    check = EligibilityCheck.objects.get(insurance=insurance)
+    assert (check.trigger, check.member_id, check.route) == ("portal", "EXH500600700", "clearinghouse")
