@@ -17,9 +17,10 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from eligibility import inquiry
+from eligibility.answers import latest_response
 from eligibility.models import CardSignal, DenialRisk, EligibilityCheck
 from eligibility.risk import RiskInputs, assess
-from eligibility.services import latest_response, primary_insurance
+from eligibility.services import primary_insurance
 from hub.models import Appointment, Patient, PatientInsurance
 
 UPCOMING_STATUSES = (Appointment.Status.FUTURE, Appointment.Status.CHECKED_IN)

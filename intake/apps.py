@@ -8,7 +8,7 @@ class IntakeConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from hub.retention import register_payload_purger
-        from intake import cards, events
+        from intake import card_files, cards, events
         from intake.api import schema  # noqa: F401 - registers the OpenAPI security scheme
         from intake.schedules import ensure_schedules
         from sync import ledger
@@ -16,6 +16,6 @@ class IntakeConfig(AppConfig):
         ledger.register_final_hook(events.submission_intent_settled)
         # Insurance cards (issue 6): images follow their insurance to athena, and are purged on schedule.
         ledger.register_final_hook(cards.insurance_created_then_cards)
-        ledger.register_card_image_source(cards.card_image_for_athena)
-        register_payload_purger("card-images", cards.purge_card_images)
+        ledger.register_card_image_source(card_files.card_image_for_athena)
+        register_payload_purger("card-images", card_files.purge_card_images)
         post_migrate.connect(ensure_schedules, sender=self, dispatch_uid="intake.ensure_schedules")

@@ -25,7 +25,7 @@ def read_card_upload(upload_id: int, correlation_id: str = "") -> str:
 
 def sweep_card_uploads(correlation_id: str = "") -> int:
     """Scheduled safety net: queue the OCR job again for cards whose task was lost."""
-    from intake.cards import card_uploads_requeue
+    from intake.card_files import card_uploads_requeue
 
     with context.bind(correlation_id=context.clean_correlation_id(correlation_id)):
         return card_uploads_requeue()

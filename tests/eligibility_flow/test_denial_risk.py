@@ -158,3 +158,20 @@ def test_visits_of_the_next_days_are_rechecked_once_a_day(elig: Sandbox, boston:
     run_checks()
     assert rechecks_plan() == 0  # answered (rejected) less than a day ago
     assert rechecks_plan(now=timezone.now() + dt.timedelta(hours=21)) == 1
+
+
+def test_the_lists_show_a_location_its_own_checks_and_scores_only(
+    elig: Sandbox, boston: Any, desk: Any, client: Client
+) -> None:
+    scored_visit(elig, boston, "auth_required", "EXH400000006")
+    sign_in(client, desk)
+    checks = client.get("/admin/eligibility/eligibilitycheck/")
+    risks = client.get("/admin/eligibility/denialrisk/")
+    assert checks.status_code == risks.status_code == 200
+    assert "Coverage is active" in checks.content.decode()
+    assert "Authorization required for this service and none on file" in risks.content.decode()
+    listed = AuditEvent.objects.filter(action="list", object_type__in=["eligibility_check", "denial_risk"])
+    assert {row.object_type: row.detail["count"] for row in listed} == {"eligibility_check": 1, "denial_risk": 1}
+    sign_in(client, make_staff("desk-far", role=FRONT_DESK, departments=[make_department(name="Far Away")]))
+    assert client.get("/admin/eligibility/eligibilitycheck/").context["cl"].result_count == 0
+    assert client.get("/admin/eligibility/denialrisk/").context["cl"].result_count == 0

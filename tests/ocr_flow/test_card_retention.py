@@ -14,8 +14,9 @@ from django.utils import timezone
 from hub.models import AuditEvent
 from hub.retention import payloads_purge
 from hub.roles import FRONT_DESK
+from intake.card_files import card_image_for_athena
 from intake.card_storage import card_dir
-from intake.cards import card_image_for_athena, card_reading_settle, fields_to_confirm
+from intake.cards import card_reading_settle, fields_to_confirm
 from intake.models import CardImage, CardUpload
 from tests.api.conftest import Portal
 from tests.factories import make_staff

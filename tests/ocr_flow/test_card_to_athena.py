@@ -11,7 +11,7 @@ import pytest
 from eligibility.models import EligibilityCheck
 from hub.athena import build_athena_client
 from hub.models import AuditEvent, FieldState, Patient, PatientInsurance
-from intake.cards import card_image_for_athena
+from intake.card_files import card_image_for_athena
 from intake.models import CardUpload
 from intake.ocr.cards import generate_card
 from sync.models import WriteIntent

@@ -184,3 +184,16 @@ def test_the_home_page_lists_cards_waiting_for_confirmation(
     response = client.get("/admin/")
     panel = next(p for p in response.context["panels"] if p.key == "intake-ocr-reviews")
     assert panel.data.count == 1 and "Member ID" in str(panel.data.rows[0].cells[3])
+
+
+def test_the_card_lists_show_a_location_its_own_cards(
+    card_portal: Portal, patient: Any, desk: Any, client: Client
+) -> None:
+    upload = uploaded(card_portal, patient, reading())
+    sign_in(client, desk)
+    for path in ("/admin/intake/ocrreview/", "/admin/intake/cardupload/"):
+        response = client.get(path)
+        assert response.status_code == 200 and patient.display_name in response.content.decode()
+    page = client.get(f"/admin/intake/cardupload/{upload.pk}/change/")
+    assert page.status_code == 200 and "EXH9O0100200" in page.content.decode()
+    assert AuditEvent.objects.filter(action="view", object_type="card_upload", object_id=str(upload.pk)).exists()
