@@ -90,20 +90,26 @@ class DatabaseTokenStore:
                     self._cached = token
                     return token
                 now = time.time()
-                taken = AthenaToken.objects.filter(pk=row.pk, refreshing_until__lt=now).update(
-                    refreshing_until=now + self.lease_seconds
-                )
+                # Taken only if nobody refreshed since this read (the expiry seen is still stored):
+                # otherwise the loop reads the new token instead of fetching another.
+                taken = AthenaToken.objects.filter(
+                    pk=row.pk, refreshing_until__lt=now, expires_at=row.expires_at
+                ).update(refreshing_until=now + self.lease_seconds)
                 if taken:
                     break
                 time.sleep(self.poll_seconds)
             try:
                 token = fetch()
-            finally:
+            except BaseException:
                 AthenaToken.objects.filter(pk=row.pk).update(refreshing_until=0)
+                raise
+            # The new token and the lease's release are one write: a waiter that found the lease
+            # free while the old token was still stored would fetch a second token.
             row.access_token = token.access_token
             row.expires_at = token.expires_at
             row.lifetime = token.lifetime
-            row.save(update_fields=["access_token", "expires_at", "lifetime", "updated_at"])
+            row.refreshing_until = 0
+            row.save(update_fields=["access_token", "expires_at", "lifetime", "refreshing_until", "updated_at"])
             self._cached = token
             return token
 

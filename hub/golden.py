@@ -19,7 +19,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from hub.models import ChangeSet, FieldPolicy, FieldState, Patient
+from hub.models import ChangeSet, FieldPolicy, FieldState, Patient, PatientInsurance
 
 # Higher wins a tie at the same instant; also the order of authority for insurance fields.
 SOURCE_RANK = {"portal": 1, "ocr": 2, "ehr": 3, "eligibility": 4, "staff": 5}
@@ -70,7 +70,27 @@ DEFAULT_POLICIES: tuple[dict[str, Any], ...] = (
         "on_both_changed": "authority",
         "description": "Emergency contact and guarantor: the portal wins, recorded.",
     },
+    {
+        # Each insurance keeps its own record: a field is stored as "insurance.<hub id>.<name>".
+        "field_group": "insurance",
+        "fields": [
+            "insurance.payer_name",
+            "insurance.member_id",
+            "insurance.group_number",
+            "insurance.holder_first_name",
+            "insurance.holder_last_name",
+            "insurance.holder_dob",
+            "insurance.relationship_to_holder",
+        ],
+        "authority": "ehr",
+        "on_both_changed": "conflict",
+        "description": (
+            "Insurance: a payer-verified value beats the EHR, the EHR beats the card (OCR), the card beats "
+            "what was typed; staff decide when portal and EHR disagree, unless the payer verified one side."
+        ),
+    },
 )
+INSURANCE_PREFIX = "insurance."
 
 UNSET = object()
 
@@ -127,14 +147,16 @@ def fold(changes: Iterable[Change], policy: Policy) -> Outcome | None:
     rule = ""
     for change in ordered:
         side = SIDE.get(change.source, "portal")
-        if baseline is not UNSET and side in sides and sides[side] == change.value:
-            # The same side saying the same thing again (athena reports every field on every
-            # change) moves nothing: skipping it keeps provenance on the report that set the value.
-            continue
+        # What each side last reported, even when it moves nothing below: after a verified value or
+        # a staff decision, athena echoing it back means athena holds it and needs no further write.
         if change.source == "ehr":
             last_ehr = change.value
         if side == "portal":
             last_portal = change.value
+        if baseline is not UNSET and side in sides and sides[side] == change.value:
+            # The same side saying the same thing again (athena reports every field on every
+            # change) moves nothing: skipping it keeps provenance on the report that set the value.
+            continue
         if baseline is UNSET or side in ("decision", "verified"):
             # The first value anyone reports, a staff decision and a payer-verified value are
             # agreed facts: every side starts again from them.
@@ -186,15 +208,47 @@ def policies() -> dict[str, Policy]:
     return table
 
 
-def field_to_json(patient: Patient, name: str) -> Any:
-    value = getattr(patient, name)
+def insurance_field(insurance_id: int, name: str) -> str:
+    """The golden-record name of one insurance's field: "insurance.<hub id>.<field>"."""
+    return f"{INSURANCE_PREFIX}{insurance_id}.{name}"
+
+
+def split_insurance_field(name: str) -> tuple[int, str] | None:
+    """(insurance id, field) of an insurance field name, None for a patient field."""
+    if not name.startswith(INSURANCE_PREFIX):
+        return None
+    insurance_id, _, field_name = name[len(INSURANCE_PREFIX) :].partition(".")
+    return (int(insurance_id), field_name) if insurance_id.isdigit() and field_name else None
+
+
+def policy_for(table: dict[str, Policy], name: str) -> Policy | None:
+    """The policy of a field: patient fields by name, each insurance's fields by their group entry."""
+    if name in table:
+        return table[name]
+    parsed = split_insurance_field(name)
+    return table.get(f"{INSURANCE_PREFIX}{parsed[1]}") if parsed else None
+
+
+def _owner_field(name: str) -> tuple[type[Any], str]:
+    parsed = split_insurance_field(name)
+    return (PatientInsurance, parsed[1]) if parsed else (Patient, name)
+
+
+def field_to_json(patient: Patient | PatientInsurance, name: str) -> Any:
+    """A field's current value as the golden record stores it (an insurance field is read from its row)."""
+    parsed = split_insurance_field(name)
+    owner: Any = patient
+    if parsed and isinstance(patient, Patient):
+        owner = PatientInsurance.objects.get(pk=parsed[0], patient=patient)
+    value = getattr(owner, _owner_field(name)[1])
     if isinstance(value, dt.date):
         return value.isoformat()
     return value
 
 
 def json_to_field(name: str, value: Any) -> Any:
-    model_field = Patient._meta.get_field(name)
+    model, attribute = _owner_field(name)
+    model_field = model._meta.get_field(attribute)
     if value is None:
         return None if model_field.null else ("" if model_field.get_internal_type() != "BooleanField" else False)
     if model_field.get_internal_type() == "DateField" and isinstance(value, str):
@@ -215,11 +269,13 @@ def _load(value: str | None) -> Any:
     return json.loads(value) if value not in (None, "") else None
 
 
-def _store_change_sets(patient: Patient, changes: list[tuple[str, Change]], known: set[str]) -> list[ChangeSet]:
+def _store_change_sets(
+    patient: Patient, changes: list[tuple[str, Change]], table: dict[str, Policy]
+) -> list[ChangeSet]:
     """Group the changes by report (source + event) and insert the reports not seen before."""
     reports: dict[tuple[str, str], tuple[Change, dict[str, Any]]] = {}
     for name, change in changes:
-        if name not in known:
+        if policy_for(table, name) is None:
             continue
         key = (change.source, change.event_id[:100])
         _first, values = reports.setdefault(key, (change, {}))
@@ -251,7 +307,7 @@ def golden_merge(*, patient: Patient, changes: list[tuple[str, Change]]) -> Merg
     table = policies()
     result = MergeResult()
     locked = Patient.objects.select_for_update().get(pk=patient.pk)
-    fresh = _store_change_sets(locked, changes, set(table))
+    fresh = _store_change_sets(locked, changes, table)
     if not fresh:
         return result
     result.new_changes = sum(len(_load(row.values)) for row in fresh)
@@ -262,11 +318,17 @@ def golden_merge(*, patient: Patient, changes: list[tuple[str, Change]]) -> Merg
             if name in log:
                 log[name].append(Change(row.source_time, row.source, row.event_id, value))
     states = {state.field: state for state in FieldState.objects.filter(patient=locked, field__in=touched)}
+    insurance_ids = {parsed[0] for name in touched if (parsed := split_insurance_field(name))}
+    insurances = {
+        row.pk: row for row in PatientInsurance.objects.select_for_update().filter(patient=locked, pk__in=insurance_ids)
+    }
+    insurance_updates: dict[int, list[str]] = {}
     created: list[FieldState] = []
     updated: list[FieldState] = []
     patient_updates: list[str] = []
     for name in sorted(touched):
-        outcome = fold(log[name], table[name])
+        policy = policy_for(table, name)
+        outcome = fold(log[name], policy) if policy is not None else None
         if outcome is None:
             continue
         values = {
@@ -290,9 +352,15 @@ def golden_merge(*, patient: Patient, changes: list[tuple[str, Change]]) -> Merg
             previous.updated_at = timezone.now()  # bulk_update skips auto_now
             updated.append(previous)
         new_value = json_to_field(name, outcome.value)
-        if getattr(locked, name) != new_value:
-            setattr(locked, name, new_value)
-            patient_updates.append(name)
+        parsed = split_insurance_field(name)
+        owner: Patient | PatientInsurance | None = insurances.get(parsed[0]) if parsed else locked
+        attribute = parsed[1] if parsed else name
+        if owner is not None and getattr(owner, attribute) != new_value:
+            setattr(owner, attribute, new_value)
+            if parsed:
+                insurance_updates.setdefault(parsed[0], []).append(attribute)
+            else:
+                patient_updates.append(name)
             result.changed_fields.append(name)
         if outcome.conflict:
             result.conflicts[name] = outcome
@@ -304,7 +372,7 @@ def golden_merge(*, patient: Patient, changes: list[tuple[str, Change]]) -> Merg
             and outcome.source != "ehr"
             and outcome.value != outcome.last_ehr
             # With no report from athena yet, only a value that just changed needs writing.
-            and (not ehr_unknown or name in patient_updates)
+            and (not ehr_unknown or name in result.changed_fields)
         ):
             result.athena_fields.append(name)
     FieldState.objects.bulk_create(created)
@@ -314,6 +382,8 @@ def golden_merge(*, patient: Patient, changes: list[tuple[str, Change]]) -> Merg
         locked.save(update_fields=[*patient_updates, "updated_at"])
         for name in patient_updates:
             setattr(patient, name, getattr(locked, name))
+    for insurance_id, attributes in insurance_updates.items():
+        insurances[insurance_id].save(update_fields=[*attributes, "updated_at"])
     return result
 
 

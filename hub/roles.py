@@ -33,6 +33,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "intake.change_ocrreview",
         "intake.review_ocrreview",
         "intake.view_cardimage",
+        "intake.view_cardupload",  # issue 6: the cards a location received and what became of them
         "eligibility.view_eligibilitycheck",
         "eligibility.add_eligibilitycheck",
         "eligibility.view_denialrisk",

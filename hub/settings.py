@@ -417,3 +417,46 @@ HUB_AUDIT_VERIFY_BUDGET_SECONDS = env_float("HUB_AUDIT_VERIFY_BUDGET_SECONDS", 6
 HUB_AUDIT_VERIFY_INLINE_MAX_ROWS = env_int("HUB_AUDIT_VERIFY_INLINE_MAX_ROWS", 200_000)
 # The device admin must never show another user's TOTP secret or QR code.
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
+# --- Insurance cards and eligibility (issue 6) ---------------------------------------------------
+
+# Card photos the portal uploads: refused above this size or pixel count (decompression bombs),
+# stored encrypted under HUB_PRIVATE_MEDIA_DIR and purged after HUB_PAYLOAD_RETENTION_DAYS.
+HUB_CARD_MAX_BYTES = env_int("HUB_CARD_MAX_BYTES", 10 * 1024 * 1024)
+HUB_CARD_MAX_PIXELS = env_int("HUB_CARD_MAX_PIXELS", 40_000_000)
+# A field read with at least this confidence (0-1) and no confusable characters flows on without
+# review; anything less waits in the OCR review queue.
+OCR_ACCEPT_CONFIDENCE = env_float("OCR_ACCEPT_CONFIDENCE", 0.9)
+# The real-time eligibility clearinghouse (the sandbox's look-alike locally) and the envelope ids
+# it knows us by; CLEARINGHOUSE_NAME picks the payer ids of that clearinghouse in the payer list.
+CLEARINGHOUSE_NAME = env_str("CLEARINGHOUSE_NAME", "sandbox")
+CLEARINGHOUSE_BASE_URL = env_str("CLEARINGHOUSE_BASE_URL", "http://127.0.0.1:8100/_clearinghouse")
+CLEARINGHOUSE_CONNECT_TIMEOUT = env_float("CLEARINGHOUSE_CONNECT_TIMEOUT", 5.0)
+CLEARINGHOUSE_READ_TIMEOUT = env_float("CLEARINGHOUSE_READ_TIMEOUT", 30.0)
+CLEARINGHOUSE_SENDER_ID = env_str("CLEARINGHOUSE_SENDER_ID", "HUBCLINIC")
+CLEARINGHOUSE_RECEIVER_ID = env_str("CLEARINGHOUSE_RECEIVER_ID", "PAYERSIM")
+# TRN03 of every 270: 10 characters, "9" + 9 assigned digits unless the practice has an EIN ("1...").
+CLEARINGHOUSE_ORIGINATOR_ID = env_str("CLEARINGHOUSE_ORIGINATOR_ID", "9195900000")
+CLEARINGHOUSE_PRODUCTION = env_bool("CLEARINGHOUSE_PRODUCTION", False)
+# Which route runs a check: "clearinghouse" (our own 270) or "athena" (athena's benefitdetails).
+# ELIGIBILITY_ROUTE_BY_PAYER overrides it per payer id: "EX001=athena,87726=clearinghouse".
+ELIGIBILITY_ROUTE = env_str("ELIGIBILITY_ROUTE", "clearinghouse")
+ELIGIBILITY_ROUTE_BY_PAYER = dict(
+    item.split("=", 1) for item in env_list("ELIGIBILITY_ROUTE_BY_PAYER", []) if "=" in item
+)
+# The service type asked about (EQ01): 98 is a professional office visit; per athena appointment
+# type id: "52=A3,170=UC".
+ELIGIBILITY_SERVICE_TYPE = env_str("ELIGIBILITY_SERVICE_TYPE", "98")
+ELIGIBILITY_SERVICE_TYPE_BY_APPOINTMENT_TYPE = dict(
+    item.split("=", 1) for item in env_list("ELIGIBILITY_SERVICE_TYPE_BY_APPOINTMENT_TYPE", []) if "=" in item
+)
+# The NPI a 270 names when the visit's provider has none on file.
+ELIGIBILITY_DEFAULT_NPI = env_str("ELIGIBILITY_DEFAULT_NPI", "")
+# Re-check coverage of visits in the next N days when the last answer is older than M hours.
+ELIGIBILITY_RECHECK_DAYS_AHEAD = env_int("ELIGIBILITY_RECHECK_DAYS_AHEAD", 3)
+ELIGIBILITY_RECHECK_AFTER_HOURS = env_int("ELIGIBILITY_RECHECK_AFTER_HOURS", 20)
+# athena runs a benefitdetails check in the background: read its answer back this often, this many times.
+ELIGIBILITY_ATHENA_POLL_SECONDS = env_float("ELIGIBILITY_ATHENA_POLL_SECONDS", 20.0)
+ELIGIBILITY_ATHENA_MAX_POLLS = env_int("ELIGIBILITY_ATHENA_MAX_POLLS", 6)
+# Transport failures (timeouts, 5xx) are retried this many times with backoff before the check fails.
+ELIGIBILITY_MAX_TRANSPORT_RETRIES = env_int("ELIGIBILITY_MAX_TRANSPORT_RETRIES", 4)

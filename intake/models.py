@@ -1,4 +1,4 @@
-"""Models of the portal-facing API: clients, idempotency keys, submissions, intake forms."""
+"""Models of the portal-facing API: clients, idempotency keys, submissions, intake forms, insurance cards."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+
+from hub.fields import EncryptedTextField
+from hub.models import LocationScopedQuerySet
 
 
 class PortalClient(models.Model):
@@ -77,6 +80,7 @@ class Submission(models.Model):
         UPDATE_DEMOGRAPHICS = "update_demographics", "Demographic update"
         INTAKE_FORM = "intake_form", "Intake form"
         INSURANCE = "insurance", "Insurance"
+        INSURANCE_CARD = "insurance_card", "Insurance card"
         BOOK = "book", "Booking"
         CANCEL = "cancel", "Cancellation"
         RESCHEDULE = "reschedule", "Reschedule"
@@ -87,6 +91,7 @@ class Submission(models.Model):
         COMPLETED = "completed", "Completed"
         FAILED = "failed", "Failed"
         NEEDS_ATTENTION = "needs_attention", "Needs staff attention"
+        NEEDS_CONFIRMATION = "needs_confirmation", "Needs confirmation (staff check a card reading)"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     client = models.ForeignKey(PortalClient, on_delete=models.PROTECT, related_name="submissions")
@@ -119,3 +124,119 @@ class IntakeForm(models.Model):
 
     def __str__(self) -> str:
         return f"Intake form #{self.pk}"
+
+
+# --- insurance cards (issue 6) --------------------------------------------------------------------
+
+
+class CardUploadQuerySet(LocationScopedQuerySet):
+    department_path = "department"
+
+
+class CardUpload(models.Model):
+    """An insurance card the portal sent (front, optionally back) and what OCR read from it.
+
+    The reading is PHI and stored encrypted; confidences, the fields to confirm and the payer match
+    are not. The OCR job takes the upload's id, never its images.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Waiting to be read"
+        READING = "reading", "Being read"
+        NEEDS_REVIEW = "needs_review", "Waiting for staff to confirm fields"
+        READ = "read", "Read and accepted"
+        UNREADABLE = "unreadable", "Unreadable: a new photo is needed"
+        FAILED = "failed", "Could not be read (OCR unavailable)"
+
+    submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="card_upload")
+    patient = models.ForeignKey("hub.Patient", on_delete=models.CASCADE, related_name="card_uploads")
+    department = models.ForeignKey("hub.Department", on_delete=models.PROTECT, related_name="+")
+    insurance = models.ForeignKey(
+        "hub.PatientInsurance", on_delete=models.SET_NULL, null=True, blank=True, related_name="card_uploads"
+    )
+    sequence_number = models.PositiveSmallIntegerField(default=1)
+    state = models.CharField(max_length=14, choices=State.choices, default=State.QUEUED, db_index=True)
+    reading = EncryptedTextField(blank=True, help_text="JSON: the fields OCR read (PHI)")
+    confidence = models.JSONField(default=dict, blank=True)
+    to_confirm = models.JSONField(default=list, blank=True, help_text="Field names staff must confirm")
+    payer_match = models.JSONField(default=dict, blank=True, help_text="Payer list match: name, score, decision")
+    error = models.CharField(max_length=200, blank=True, help_text="Safe summary, no image content")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    payload_purged_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CardUploadQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Card upload #{self.pk}"
+
+
+class CardImage(models.Model):
+    """One side of a card: an encrypted file under HUB_PRIVATE_MEDIA_DIR, never a public path."""
+
+    class Side(models.TextChoices):
+        FRONT = "front", "Front"
+        BACK = "back", "Back"
+
+    upload = models.ForeignKey(CardUpload, on_delete=models.CASCADE, related_name="images")
+    side = models.CharField(max_length=5, choices=Side.choices)
+    file_name = models.CharField(max_length=80, help_text="Encrypted file in the private media folder")
+    content_type = models.CharField(max_length=20)
+    size_bytes = models.PositiveIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    purged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["upload_id", "side"]
+        constraints = [models.UniqueConstraint(fields=["upload", "side"], name="card_image_one_per_side")]
+
+    def __str__(self) -> str:
+        return f"{self.side} of card upload #{self.upload_id}"
+
+
+class OcrReviewQuerySet(LocationScopedQuerySet):
+    department_path = "department"
+
+    def open(self) -> OcrReviewQuerySet:
+        return self.filter(status=OcrReview.Status.OPEN)
+
+
+class OcrReview(models.Model):
+    """A card reading staff must confirm: low-confidence or confusable fields, the image beside them."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Waiting for staff"
+        ACCEPTED = "accepted", "Confirmed by staff"
+        NEW_PHOTO = "new_photo", "A new photo was asked for"
+
+    upload = models.OneToOneField(CardUpload, on_delete=models.CASCADE, related_name="review")
+    patient = models.ForeignKey("hub.Patient", on_delete=models.CASCADE, related_name="+")
+    department = models.ForeignKey("hub.Department", on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
+    fields = models.JSONField(default=list, help_text="Names of the fields to confirm")
+    confirmed = EncryptedTextField(blank=True, help_text="JSON: the values staff confirmed or typed (PHI)")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = OcrReviewQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at"]
+        verbose_name = "OCR review"
+        permissions = [("review_ocrreview", "Can confirm or correct card readings")]
+
+    def __str__(self) -> str:
+        return f"OCR review #{self.pk}"

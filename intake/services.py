@@ -13,9 +13,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from eligibility.coverage import coverage_observe, insurance_writeback
+from eligibility.models import EligibilityCheck
+from eligibility.services import check_request
 from hub.golden import Change, MergeResult, golden_merge
 from hub.models import Appointment, AppointmentType, Department, Patient, PatientInsurance, Provider
-from intake.models import IntakeForm, PortalClient, Submission
+from intake.models import CardUpload, IntakeForm, PortalClient, Submission
 from sync.conflicts import conflicts_sync
 from sync.models import Conflict, WriteIntent
 from sync.services import intent_create
@@ -220,8 +223,19 @@ def submission_insurance(
     )
     if insurance is None:
         insurance = PatientInsurance.objects.create(patient=patient, **{**values, "member_id": member_id})
+    # What the patient typed enters the insurance's golden record (it ranks below the card, athena
+    # and the payer), and the payer is asked whether the coverage is active.
+    coverage_observe(
+        insurance=insurance,
+        values={**values, "member_id": member_id},
+        source="portal",
+        event_id=f"portal:{request_key}",
+    )
+    check_request(insurance=insurance, trigger=EligibilityCheck.Trigger.PORTAL)
     intents: list[WriteIntent] = []
-    if not insurance.athena_insurance_id:
+    if insurance.athena_insurance_id:
+        intents += insurance_writeback(insurance=insurance, event_id=f"portal-{request_key}")
+    else:
         primary_intent = None
         if insurance.sequence_number == PatientInsurance.Sequence.SECONDARY:
             # athena needs the primary on file before a secondary.
@@ -343,8 +357,18 @@ def submission_check_in(*, client: PortalClient, appointment: Appointment, patie
     return _new_submission(client, Kind.CHECK_IN, patient, [intent])
 
 
+def card_upload_of(submission: Submission) -> CardUpload | None:
+    """The insurance card of a card submission (None for every other kind)."""
+    if submission.kind != Submission.Kind.INSURANCE_CARD:
+        return None
+    return CardUpload.objects.filter(submission=submission).select_related("insurance").first()
+
+
 def fields_in_review(submission: Submission) -> list[str]:
-    """Fields of this submission that wait for staff because the EHR changed them too."""
+    """Fields of this submission that wait for staff: the EHR changed them too, or a card reading is doubtful."""
+    upload = card_upload_of(submission)
+    if upload is not None:
+        return sorted(upload.to_confirm) if upload.state == CardUpload.State.NEEDS_REVIEW else []
     if not submission.fields:
         return []
     return sorted(
@@ -356,6 +380,21 @@ def fields_in_review(submission: Submission) -> list[str]:
 
 def submission_status(submission: Submission) -> str:
     """A submission is as far along as its least finished intent (or a field staff must review)."""
+    upload = card_upload_of(submission)
+    if upload is not None:
+        # A card is first read (and perhaps confirmed by staff); its writes to athena come after.
+        if upload.state in (CardUpload.State.QUEUED, CardUpload.State.READING):
+            return Submission.Status.PROCESSING
+        if upload.state == CardUpload.State.NEEDS_REVIEW:
+            return Submission.Status.NEEDS_CONFIRMATION
+        if upload.state in (CardUpload.State.UNREADABLE, CardUpload.State.FAILED):
+            return Submission.Status.NEEDS_ATTENTION
+        insurance = upload.insurance
+        if insurance is not None:
+            if EligibilityCheck.objects.open().filter(insurance=insurance).exists():
+                return Submission.Status.PROCESSING  # the payer is being asked
+            if insurance.eligibility_status in ("inactive", "rejected"):
+                return Submission.Status.NEEDS_ATTENTION  # the patient must act (new card, call the payer)
     states = {intent.state for intent in submission.intents.all()}
     if fields_in_review(submission):
         return Submission.Status.NEEDS_ATTENTION

@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request
 
-from sandbox import clover, twilio
+from sandbox import clearinghouse, clover, twilio, x12
 from sandbox.athena import appointments, insurances, patients
 from sandbox.athena.records import load_appointment_row, load_provider, parse_id
 from sandbox.callbacks import public_row
@@ -24,7 +24,6 @@ from sandbox.config import ConfigError
 from sandbox.db import Transaction
 from sandbox.events import record_change
 from sandbox.limits import quota_peek, quota_set_remaining
-from sandbox.seed import ELIGIBILITY_CASES
 from sandbox.state import SandboxState
 from sandbox.wire import ApiError, Reply, public
 
@@ -109,8 +108,8 @@ def _edit_patient_delete(tx: Transaction, state: SandboxState, edit: dict[str, A
 def _edit_insurance_create(tx: Transaction, state: SandboxState, edit: dict[str, Any]) -> dict[str, Any]:
     patientid = _id(edit, "patientid")
     case = str(edit.get("eligibility", "active"))
-    if case not in ELIGIBILITY_CASES:
-        raise ControlError(400, f"eligibility must be one of {', '.join(ELIGIBILITY_CASES)}")
+    if case not in x12.CASES:
+        raise ControlError(400, f"eligibility must be one of {', '.join(x12.CASES)}")
     row, event = insurances.insurance_create(
         tx,
         state,
@@ -141,8 +140,8 @@ def _edit_insurance_cancel(tx: Transaction, state: SandboxState, edit: dict[str,
 def _edit_insurance_eligibility(tx: Transaction, state: SandboxState, edit: dict[str, Any]) -> dict[str, Any]:
     insuranceid = _id(edit, "insuranceid")
     case = str(edit.get("eligibility", ""))
-    if case not in ELIGIBILITY_CASES:
-        raise ControlError(400, f"eligibility must be one of {', '.join(ELIGIBILITY_CASES)}")
+    if case not in x12.CASES:
+        raise ControlError(400, f"eligibility must be one of {', '.join(x12.CASES)}")
     changed = tx.execute("UPDATE insurances SET eligibility_case = ? WHERE insuranceid = ?", (case, insuranceid))
     if not changed.rowcount:
         raise ControlError(404, f"no insurance {insuranceid}")
@@ -306,6 +305,8 @@ EDITS: dict[str, Callable[[Transaction, SandboxState, dict[str, Any]], dict[str,
     # The other systems: a patient's text message to the hub's number, a refund on the Clover dashboard.
     "twilio.inbound": twilio.edit_inbound,
     "clover.refund": clover.edit_dashboard_refund,
+    # A member the clearinghouse knows without an athena insurance (a card not yet on file).
+    "clearinghouse.member": clearinghouse.edit_member,
 }
 
 

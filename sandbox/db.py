@@ -271,6 +271,13 @@ CREATE INDEX IF NOT EXISTS portal_deliveries_webhook ON portal_deliveries (webho
 CREATE TABLE IF NOT EXISTS clearinghouse_exchanges (
     id INTEGER PRIMARY KEY, at REAL NOT NULL, answer_kind TEXT NOT NULL, request TEXT NOT NULL, response TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS clearinghouse_members (
+    member_id TEXT PRIMARY KEY,
+    eligibility_case TEXT NOT NULL,
+    unavailable_left INTEGER NOT NULL DEFAULT 0,
+    misread_answer TEXT,
+    data TEXT NOT NULL
+);
 """
 
 # Tables a reset empties. Tokens survive unless asked (they belong to the client, not to the world).
@@ -302,6 +309,7 @@ DATA_TABLES = (
     "outbound_callbacks",
     "portal_deliveries",
     "clearinghouse_exchanges",
+    "clearinghouse_members",
     "meta",
 )
 

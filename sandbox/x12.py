@@ -1,7 +1,8 @@
 """A small, standalone X12 005010X279A1 writer and reader for the sandbox.
 
 * `build_271` writes an eligibility response for one subscriber, in one of the seeded cases
-  (active, inactive, reject72, reject75, cob, auth_required).
+  (active, inactive, reject72, reject75, cob, auth_required) or `unavailable` (AAA 42: the payer
+  cannot answer now).
 * `parse_270` reads a 270 request and reports envelope problems (answered with a TA1) apart from
   structural problems (answered with a 999).
 * `answer_270` ties both together for the clearinghouse look-alike.
@@ -23,7 +24,10 @@ SEGMENT = "~"
 VERSION = "005010X279A1"
 ACK_VERSION = "005010X231A1"
 
-CASES = ("active", "inactive", "reject72", "reject75", "cob", "auth_required")
+CASES = ("active", "inactive", "reject72", "reject75", "cob", "auth_required", "unavailable")
+# Cases only the clearinghouse answers: its own refusals of a well-formed request, as a 999 (the
+# payer's edits refused the transaction) or a TA1 (the envelope's sender is not set up).
+CLEARINGHOUSE_CASES = (*CASES, "reject999", "rejectTA1")
 
 # Service type codes (EB03/EQ01) the reader accepts; a subset of the code list, enough to flag typos.
 SERVICE_TYPES = {
@@ -252,6 +256,11 @@ def build_271(
         segment("BHT", "0022", "11", reference, now.strftime("%Y%m%d"), now.strftime("%H%M")),
         segment("HL", "1", "", "20", "1"),
         segment("NM1", "PR", "2", member.payer_name, "", "", "", "", "PI", member.payer_id),
+    ]
+    if member.case == "unavailable":
+        # The payer's system cannot answer now (AAA 42, "resubmission allowed"): no coverage answer.
+        body.append(segment("AAA", "N", "", "42", "R"))
+    body += [
         segment("HL", "2", "1", "21", "1"),
         segment("NM1", "1P", "2", provider_name, "", "", "", "", "XX", provider_npi),
         segment("HL", "3", "2", "22", "0"),
@@ -260,10 +269,10 @@ def build_271(
             "NM1", "IL", "1", member.last_name.upper(), member.first_name.upper(), "", "", "", "MI", member.member_id
         ),
     ]
-    rejected = member.case in ("reject72", "reject75")
-    if rejected:
+    rejected = member.case in ("reject72", "reject75", "unavailable")
+    if member.case in ("reject72", "reject75"):
         body.append(segment("AAA", "N", "", "72" if member.case == "reject72" else "75", "C"))
-    else:
+    elif not rejected:
         body.append(segment("REF", "6P", member.group_number))
     if member.dob is not None:
         body.append(segment("DMG", "D8", member.dob.strftime("%Y%m%d"), member.sex or "U"))
@@ -530,7 +539,14 @@ def answer_270(
             payer_name=request.payer_name or "UNKNOWN PAYER",
             payer_id=request.payer_id,
         )
-    elif member.case not in ("reject72", "reject75"):
+    elif member.case == "rejectTA1":
+        unknown_sender = X12EnvelopeError("006", "the interchange sender is not set up", request.interchange_control)
+        return "TA1", build_ta1(unknown_sender, control=control, now=now, receiver=request.sender_id or "SUBMITTER")
+    elif member.case == "reject999":
+        # The payer's front end refused the subscriber name segment: a 999, no 271.
+        request.errors.append(SegmentError("NM1", 9, "2100C", "8", "9*67*7*"))
+        return "999", build_999(request, control=control, now=now)
+    elif member.case not in ("reject72", "reject75", "unavailable"):
         reject = None
         if request.dob is not None and member.dob is not None and request.dob != member.dob:
             reject = "71"

@@ -24,7 +24,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from hub.audit import audit_record
-from hub.golden import Change, MergeResult, golden_merge
+from hub.golden import Change, MergeResult, golden_merge, split_insurance_field
 from hub.integrations.athena.client import AthenaClient
 from hub.integrations.athena.errors import AthenaNotFoundError, AthenaPermanentError, AthenaTransientError
 from hub.integrations.athena.types import AthenaAppointment, AthenaPatient
@@ -366,15 +366,32 @@ def announce_merge(
     queue_delivery: bool = True,
 ) -> None:
     """What a merge sets in motion: writes of portal-owned values back to athena, and a portal event."""
-    if result.athena_fields and patient.athena_patient_id:
+    patient_fields = [name for name in result.athena_fields if split_insurance_field(name) is None]
+    if patient_fields and patient.athena_patient_id:
         # athena still holds another value for fields the hub decided: write the decided value back.
         intent_create(
             operation=WriteIntent.Operation.UPDATE_PATIENT,
             patient=patient,
             department=patient.department,
             natural_key=f"update_patient:{patient.pk}:merge-{event_id}",
-            target={"fields": sorted(result.athena_fields)},
+            target={"fields": sorted(patient_fields)},
         )
+    by_insurance: dict[int, list[str]] = {}
+    for name in result.athena_fields:
+        if parsed := split_insurance_field(name):
+            by_insurance.setdefault(parsed[0], []).append(parsed[1])
+    for insurance_id, fields in sorted(by_insurance.items()):
+        if (
+            patient.athena_patient_id
+            and patient.insurances.filter(pk=insurance_id, athena_insurance_id__isnull=False).exists()
+        ):
+            intent_create(
+                operation=WriteIntent.Operation.UPDATE_INSURANCE,
+                patient=patient,
+                department=patient.department,
+                natural_key=f"update_insurance:{insurance_id}:merge-{event_id}",
+                target={"insurance_id": insurance_id, "fields": sorted(fields)},
+            )
     announce = sorted(set(result.changed_fields) | set(result.cleared_conflicts) | set(force or []))
     if announce:
         portal_event_emit(

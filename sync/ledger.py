@@ -8,9 +8,14 @@ athena ids on the hub's rows; `dry_run` shows staff exactly what a replay would 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils import timezone
+
+from hub.golden import Change, golden_merge, insurance_field
 from hub.integrations.athena.client import AthenaClient
 from hub.integrations.athena.errors import AthenaNotFoundError, AthenaSlotUnavailableError
 from hub.integrations.athena.types import AthenaAppointment
@@ -153,10 +158,100 @@ def reconcile_create_insurance(intent: WriteIntent, client: AthenaClient) -> Rec
     return NOT_APPLIED
 
 
+def _insurance_written(intent: WriteIntent, insurance: PatientInsurance, fields: list[str]) -> None:
+    """athena now holds these values: the EHR side of the insurance's golden record says so."""
+    changes = []
+    for name in fields:
+        if name not in mapping.INSURANCE_FORM_NAMES:
+            continue
+        value = getattr(insurance, name)
+        value = value.isoformat() if hasattr(value, "isoformat") else value
+        changes.append(
+            (insurance_field(insurance.pk, name), Change(timezone.now(), "ehr", f"intent-{intent.pk}", value))
+        )
+    if changes:
+        golden_merge(patient=insurance.patient, changes=changes)
+
+
 def apply_create_insurance(intent: WriteIntent) -> None:
     PatientInsurance.objects.filter(pk=intent.target["insurance_id"]).update(
         athena_insurance_id=str(intent.result.get("insuranceid", ""))
     )
+    _insurance_written(intent, _insurance(intent), list(mapping.INSURANCE_FORM_NAMES))
+
+
+def send_update_insurance(intent: WriteIntent, client: AthenaClient) -> dict[str, Any]:
+    insurance = _insurance(intent)
+    athena_patient = _athena_patient_id(intent)
+    if not insurance.athena_insurance_id:
+        raise NeedsStaff("the insurance is not in athena yet")
+    fields = list(intent.target.get("fields", []))
+    form = mapping.insurance_update_form(insurance, fields)
+    if form:
+        client.update_insurance(athena_patient, insurance.athena_insurance_id, form)
+    return {"insuranceid": insurance.athena_insurance_id, "patientid": athena_patient, "fields": fields}
+
+
+def reconcile_update_insurance(intent: WriteIntent, client: AthenaClient) -> Reconciliation:
+    # A PUT of the same values is harmless, so an unknown outcome is settled by sending again.
+    return NOT_APPLIED
+
+
+def apply_update_insurance(intent: WriteIntent) -> None:
+    _insurance_written(intent, _insurance(intent), list(intent.target.get("fields", [])))
+
+
+# --- insurance card images --------------------------------------------------------------------------
+
+# The image bytes of a card upload live with the upload (intake); it registers how to read them.
+CardImageSource = Callable[[int], bytes]
+_card_image_sources: list[CardImageSource] = []
+
+
+def register_card_image_source(source: CardImageSource) -> None:
+    """`source(card_upload_id) -> bytes` of the image to send to athena; raises LookupError when purged."""
+    _card_image_sources[:] = [source]
+
+
+def _card_image(intent: WriteIntent) -> bytes:
+    if not _card_image_sources:
+        raise NeedsStaff("no card image store is configured")
+    try:
+        return _card_image_sources[0](int(intent.target["card_upload_id"]))
+    except LookupError as exc:
+        raise NeedsStaff("the card images are no longer kept (retention)") from exc
+
+
+def send_upload_card(intent: WriteIntent, client: AthenaClient) -> dict[str, Any]:
+    insurance = _insurance(intent)
+    athena_patient = _athena_patient_id(intent)
+    if not insurance.athena_insurance_id:
+        raise NeedsStaff("the insurance is not in athena yet")
+    image = _card_image(intent)
+    client.upload_insurance_card(
+        athena_patient,
+        insurance.athena_insurance_id,
+        image=image,
+        department_id=insurance.patient.department.athena_department_id,
+    )
+    return {"insuranceid": insurance.athena_insurance_id, "image_sha256": hashlib.sha256(image).hexdigest()}
+
+
+def reconcile_upload_card(intent: WriteIntent, client: AthenaClient) -> Reconciliation:
+    insurance = _insurance(intent)
+    if not insurance.athena_insurance_id:
+        return NOT_APPLIED
+    try:
+        current = client.get_insurance_card(_athena_patient_id(intent), insurance.athena_insurance_id)
+    except AthenaNotFoundError:
+        return NOT_APPLIED
+    digest = hashlib.sha256(_card_image(intent)).hexdigest()
+    # athena keeps one image per insurance: only our own bytes there mean our upload landed.
+    if hashlib.sha256(current).hexdigest() == digest:
+        return Reconciliation(
+            applied=True, result={"insuranceid": insurance.athena_insurance_id, "image_sha256": digest}
+        )
+    return NOT_APPLIED
 
 
 # --- appointments ---------------------------------------------------------------------------------
@@ -318,6 +413,8 @@ SENDERS: dict[str, Any] = {
     Operation.CREATE_PATIENT: send_create_patient,
     Operation.UPDATE_PATIENT: send_update_patient,
     Operation.CREATE_INSURANCE: send_create_insurance,
+    Operation.UPDATE_INSURANCE: send_update_insurance,
+    Operation.UPLOAD_CARD: send_upload_card,
     Operation.BOOK_APPOINTMENT: send_book_appointment,
     Operation.CANCEL_APPOINTMENT: send_cancel_appointment,
     Operation.RESCHEDULE_APPOINTMENT: send_reschedule_appointment,
@@ -327,6 +424,8 @@ RECONCILERS: dict[str, Any] = {
     Operation.CREATE_PATIENT: reconcile_create_patient,
     Operation.UPDATE_PATIENT: reconcile_update_patient,
     Operation.CREATE_INSURANCE: reconcile_create_insurance,
+    Operation.UPDATE_INSURANCE: reconcile_update_insurance,
+    Operation.UPLOAD_CARD: reconcile_upload_card,
     Operation.BOOK_APPOINTMENT: reconcile_book_appointment,
     Operation.CANCEL_APPOINTMENT: reconcile_cancel_appointment,
     Operation.RESCHEDULE_APPOINTMENT: reconcile_reschedule_appointment,
@@ -335,6 +434,7 @@ RECONCILERS: dict[str, Any] = {
 APPLIERS: dict[str, Any] = {
     Operation.CREATE_PATIENT: apply_create_patient,
     Operation.CREATE_INSURANCE: apply_create_insurance,
+    Operation.UPDATE_INSURANCE: apply_update_insurance,
     Operation.BOOK_APPOINTMENT: apply_book_appointment,
     Operation.CANCEL_APPOINTMENT: apply_cancel_appointment,
     Operation.RESCHEDULE_APPOINTMENT: apply_reschedule_appointment,
@@ -401,6 +501,24 @@ def dry_run(intent: WriteIntent) -> dict[str, Any]:
             "route": f"/v1/{{practiceid}}/patients/{athena_patient}/insurances",
             "form": form,
             "reconcile_first": "list the patient's insurances and match member id and sequence",
+        }
+    if op == Operation.UPDATE_INSURANCE:
+        insurance = _insurance(intent)
+        form = mapping.insurance_update_form(insurance, list(intent.target.get("fields", [])))
+        return {
+            "method": "PUT",
+            "route": f"/v1/{{practiceid}}/patients/{athena_patient}/insurances/"
+            f"{insurance.athena_insurance_id or '(the new insurance id)'}",
+            "form": form,
+        }
+    if op == Operation.UPLOAD_CARD:
+        insurance = _insurance(intent)
+        return {
+            "method": "POST",
+            "route": f"/v1/{{practiceid}}/patients/{athena_patient}/insurances/"
+            f"{insurance.athena_insurance_id or '(the new insurance id)'}/image",
+            "form": {"image": "(the card image, base64)", "departmentid": patient.department.athena_department_id},
+            "reconcile_first": "read the insurance's image back: our own bytes there count as done",
         }
     target = intent.target
     if op == Operation.BOOK_APPOINTMENT:

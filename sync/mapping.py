@@ -158,3 +158,24 @@ def appointment_fields(appointment: AthenaAppointment) -> dict[str, Any]:
         "rescheduled_appointment_id": appointment.rescheduled_appointment_id,
         "athena_last_modified": appointment.last_modified,
     }
+
+
+# athena's form names of the insurance fields the hub may change on an existing insurance (the payer
+# itself is the insurance package: changing it is a new insurance, never an update).
+INSURANCE_FORM_NAMES = {
+    "member_id": "insuranceidnumber",
+    "group_number": "policynumber",
+    "holder_first_name": "insurancepolicyholderfirstname",
+    "holder_last_name": "insurancepolicyholderlastname",
+    "holder_dob": "insurancepolicyholderdob",
+    "holder_sex": "insurancepolicyholdersex",
+    "relationship_to_holder": "relationshiptoinsuredid",
+    "expiration_date": "expirationdate",
+}
+
+
+def insurance_update_form(insurance: PatientInsurance, fields: list[str]) -> dict[str, str]:
+    """The PUT form for the named insurance fields (names athena cannot update are left out)."""
+    full = insurance_write(insurance, department_id=insurance.patient.department.athena_department_id).to_form()
+    wanted = {INSURANCE_FORM_NAMES[name] for name in fields if name in INSURANCE_FORM_NAMES}
+    return {key: value for key, value in full.items() if key in wanted}

@@ -38,7 +38,8 @@ from django.utils import timezone
 
 from hub import context
 from hub.audit import audit_record
-from hub.models import AuditEvent, Patient
+from hub.golden import split_insurance_field
+from hub.models import AuditEvent, Patient, PatientInsurance
 from hub.queue import enqueue
 from hub.staff_access import is_integration_admin, is_read_only
 from sync.conflicts import conflict_resolve
@@ -85,7 +86,16 @@ def _require_reason(reason: str) -> str:
 
 def conflict_value_clean(*, field_name: str, raw: str) -> Any:
     """Staff's typed value as the golden record stores it (dates as ISO text), or ValidationError."""
-    model_field = Patient._meta.get_field(field_name)
+    insurance = split_insurance_field(field_name)
+    if insurance is not None:
+        # An insurance field: ids are stored as the card prints them, without spaces, upper-case.
+        field_name = insurance[1]
+        if field_name in ("member_id", "group_number"):
+            text = re.sub(r"[\s-]", "", raw or "").upper()
+            if not re.fullmatch(r"[A-Z0-9]{1,40}", text):
+                raise ValidationError("Use letters and digits only.")
+            return text
+    model_field = (PatientInsurance if insurance else Patient)._meta.get_field(field_name)
     text = (raw or "").strip()
     kind = model_field.get_internal_type()
     if kind == "BooleanField":

@@ -7,11 +7,12 @@ import re
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from hub.models import Appointment, Patient, PatientInsurance
 from intake.models import Submission
-from intake.services import fields_in_review, submission_status
+from intake.services import card_upload_of, fields_in_review, submission_status
 from sync.models import WriteIntent
 
 NAME_RE = re.compile(r"^[^\d\r\n\t*~^:|<>{}]+$")
@@ -162,6 +163,15 @@ class InsuranceSerializer(serializers.Serializer):
         return re.sub(r"[\s-]", "", value).upper()
 
 
+class CardUploadSerializer(serializers.Serializer):
+    front = serializers.FileField(allow_empty_file=True, help_text="Photo of the card's front (JPEG or PNG)")
+    back = serializers.FileField(required=False, allow_empty_file=True, help_text="Photo of the back (optional)")
+    insurance_id = serializers.IntegerField(
+        required=False, min_value=1, help_text="The insurance this card is for (`insurances[].id`), if known"
+    )
+    sequence_number = serializers.ChoiceField(choices=[1, 2], default=1, help_text="1 primary, 2 secondary")
+
+
 class BookingSerializer(serializers.Serializer):
     patient_id = serializers.UUIDField()
     slot_id = serializers.RegexField(r"^\d{1,20}$", help_text="athena appointment id of the open slot")
@@ -216,6 +226,13 @@ class IntentOut(serializers.ModelSerializer):
         fields = ["id", "operation", "state", "attempts", "result", "last_error", "updated_at"]
 
 
+class CardOut(serializers.Serializer):
+    state = serializers.CharField(help_text="queued, reading, needs_review, read, unreadable or failed")
+    insurance_id = serializers.IntegerField(allow_null=True)
+    fields_to_confirm = serializers.ListField(child=serializers.CharField())
+    eligibility_status = serializers.CharField(allow_blank=True)
+
+
 class SubmissionOut(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id")
     patient_id = serializers.UUIDField(source="patient.public_id")
@@ -223,16 +240,40 @@ class SubmissionOut(serializers.ModelSerializer):
     status = serializers.SerializerMethodField()
     fields_in_review = serializers.SerializerMethodField(help_text="Fields waiting for a staff decision")
     intents = IntentOut(many=True)
+    card = serializers.SerializerMethodField(help_text="An insurance card submission's reading (no values)")
 
     class Meta:
         model = Submission
-        fields = ["id", "kind", "status", "patient_id", "location_id", "created_at", "fields_in_review", "intents"]
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "patient_id",
+            "location_id",
+            "created_at",
+            "fields_in_review",
+            "intents",
+            "card",
+        ]
 
     def get_status(self, submission: Submission) -> str:
         return submission_status(submission)
 
     def get_fields_in_review(self, submission: Submission) -> list[str]:
         return fields_in_review(submission)
+
+    @extend_schema_field(CardOut(allow_null=True))
+    def get_card(self, submission: Submission) -> dict[str, Any] | None:
+        upload = card_upload_of(submission)
+        if upload is None:
+            return None
+        insurance = upload.insurance
+        return {
+            "state": upload.state,
+            "insurance_id": upload.insurance_id,
+            "fields_to_confirm": list(upload.to_confirm) if upload.state == upload.State.NEEDS_REVIEW else [],
+            "eligibility_status": insurance.eligibility_status if insurance else "",
+        }
 
 
 class InsuranceOut(serializers.ModelSerializer):

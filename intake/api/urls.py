@@ -8,6 +8,8 @@ urlpatterns = [
     path("patients/<uuid:patient_id>", views.PatientDetailView.as_view(), name="api-patient"),
     path("patients/<uuid:patient_id>/intake-forms", views.IntakeFormView.as_view(), name="api-intake-forms"),
     path("patients/<uuid:patient_id>/insurances", views.InsuranceView.as_view(), name="api-insurances"),
+    # Insurance cards (issue 6): multipart photos, read by OCR in the background.
+    path("patients/<uuid:patient_id>/insurance-cards", views.InsuranceCardView.as_view(), name="api-insurance-cards"),
     path("slots", views.SlotListView.as_view(), name="api-slots"),
     path("appointments", views.BookingView.as_view(), name="api-book"),
     path("appointments/<str:appointment_id>/cancel", views.AppointmentCancelView.as_view(), name="api-cancel"),

@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -26,8 +27,10 @@ from hub.models import Appointment, AuditEvent, Department, Patient
 from intake import services
 from intake.api import serializers as s
 from intake.api.auth import HasPortalScope, PortalOAuth2Authentication, granted_departments
+from intake.api.card_images import card_image_validate
 from intake.api.idempotency import run_idempotent
 from intake.api.problems import Problem
+from intake.cards import card_upload_accept
 from intake.completeness import missing_fields
 from intake.models import PortalClient, Submission
 from sync.models import PortalEvent
@@ -268,6 +271,50 @@ class InsuranceView(PortalAPIView):
             {**_jsonable(values), "patient": str(patient.public_id)},
             lambda key: services.submission_insurance(
                 client=self.client, patient=patient, values=values, request_key=key
+            ),
+        )
+
+
+class InsuranceCardView(PortalAPIView):
+    """Insurance card photos: stored encrypted, read by OCR in the background."""
+
+    scopes = {"POST": "insurance:write"}
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": s.CardUploadSerializer},
+        responses={202: s.SubmissionOut},
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="Upload the patient's insurance card (front, optionally back)",
+    )
+    def post(self, request: Request, patient_id: Any) -> Response:
+        patient = self.patient(patient_id)
+        values = self.validated(s.CardUploadSerializer, request.data)
+        insurance = None
+        if values.get("insurance_id"):
+            insurance = patient.insurances.filter(pk=values["insurance_id"], is_cancelled=False).first()
+            if insurance is None:
+                raise Problem(404, "insurance-not-found", "No such insurance for this patient.")
+        # Every check runs before anything is stored or the Idempotency-Key is claimed.
+        front = card_image_validate(values["front"], side="front")
+        back = card_image_validate(values["back"], side="back") if values.get("back") else None
+        payload = {
+            "patient": str(patient.public_id),
+            "front": front.sha256,
+            "back": back.sha256 if back else None,
+            "insurance_id": values.get("insurance_id"),
+            "sequence_number": values["sequence_number"],
+        }
+        return self.accepted(
+            payload,
+            lambda key: card_upload_accept(
+                client=self.client,
+                patient=patient,
+                front=front,
+                back=back,
+                insurance=insurance,
+                sequence_number=int(values["sequence_number"]),
+                request_key=key,
             ),
         )
 

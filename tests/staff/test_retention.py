@@ -18,7 +18,7 @@ from django_q.models import Schedule
 from hub.audit import audit_record
 from hub.audit_chain import chain_verify
 from hub.models import AuditChainHead, AuditEvent
-from hub.retention import purge_expired, register_payload_purger, unregister_payload_purger
+from hub.retention import purge_expired, register_payload_purger, registered_purgers, unregister_payload_purger
 from hub.schedules import ALERTS_SCHEDULE, PURGE_SCHEDULE, schedules_sync
 
 NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
@@ -27,6 +27,19 @@ NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
 def record_at(moment: dt.datetime, **values: Any) -> AuditEvent:
     with mock.patch("django.utils.timezone.now", return_value=moment):
         return audit_record(system="athena", action="call", **values)
+
+
+@pytest.fixture(autouse=True)
+def only_these_purgers() -> Iterator[None]:
+    """These tests count purge rows: the apps' own purgers (card images, X12) stay out, then come back."""
+    registered = registered_purgers()
+    for name in registered:
+        unregister_payload_purger(name)
+    yield
+    for name in registered_purgers():
+        unregister_payload_purger(name)
+    for name, purger in registered.items():
+        register_payload_purger(name, purger)
 
 
 @pytest.fixture
