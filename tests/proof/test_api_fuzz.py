@@ -56,6 +56,10 @@ STATED_ELSEWHERE = {
     "Send at least one field to change.": "an update must change something",
     "Null characters are not allowed.": "no NUL in any text (PostgreSQL cannot store it)",
     "This field may not be blank.": "text is trimmed, so whitespace alone is blank",
+    "A copay names its appointment.": "the payment's kind decides which fields it needs",
+    "A copay's amount comes from athena; omit it.": "the payment's kind decides which fields it needs",
+    "Required for a balance payment.": "the payment's kind decides which fields it needs",
+    "Send Clover's card token, never a card number.": "a token that looks like a card number is refused unseen",
 }
 # Problem codes that report athena's own refusal of ids the schema cannot know.
 ATHENA_REFUSALS = {"athena-rejected-search"}
