@@ -221,6 +221,10 @@ SPECTACULAR_SETTINGS = {
         "PaymentOperationKindEnum": "payments.models.PaymentOperation.Kind",
     },
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "intake.api.schema.document_problem_responses",
+    ],
 }
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 OAUTH2_PROVIDER = {

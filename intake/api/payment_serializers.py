@@ -9,11 +9,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
+from intake.api.serializers import SentLengthMixin
 from payments.models import Payment, PaymentOperation
 
 CARD_TOKEN_RE = re.compile(r"^clv_[A-Za-z0-9_-]{4,120}$")
+# The same rule as the schema states it (surrounding whitespace is trimmed).
+CARD_TOKEN_PATTERN = r"^\s*clv_[A-Za-z0-9_-]{4,120}\s*$"  # noqa: S105 - a format, not a token
 LOOKS_LIKE_CARD_NUMBER = re.compile(r"(?:\d[ -]?){12,19}")
 MAX_PAYMENT_CENTS = 1_000_000  # $10,000: more than any copay or statement balance the portal takes
 
@@ -43,7 +47,12 @@ class PaymentCreateSerializer(serializers.Serializer):
         return attrs
 
 
-class CardTokenField(serializers.CharField):
+class CardTokenField(SentLengthMixin):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Listed so the OpenAPI schema carries the token's format; `to_internal_value` says it in words.
+        self.validators.append(RegexValidator(CARD_TOKEN_PATTERN, message="Not a Clover card token (clv_...)."))
+
     def to_internal_value(self, data: Any) -> str:
         value = super().to_internal_value(data).strip()
         if LOOKS_LIKE_CARD_NUMBER.search(value):

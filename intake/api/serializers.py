@@ -6,9 +6,11 @@ import datetime as dt
 import re
 from typing import Any
 
+from django.core.validators import RegexValidator
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from hub.models import Appointment, Patient, PatientInsurance
 from intake.models import Submission
@@ -16,37 +18,63 @@ from intake.services import card_upload_of, fields_in_review, submission_status
 from sync.models import WriteIntent
 
 NAME_RE = re.compile(r"^[^\d\r\n\t*~^:|<>{}]+$")
-PHONE_RE = re.compile(r"^\+?1?\d{10}$")
-ZIP_RE = re.compile(r"^\d{5}(-?\d{4})?$")
+# The same rule as the schema states it: surrounding whitespace is trimmed, one real character needed.
+NAME_BODY = r"\s*[^\d\s*~^:|<>{}](?:[^\d\r\n\t*~^:|<>{}]*[^\d\s*~^:|<>{}])?\s*"
+PHONE_RE = re.compile(r"^1?[0-9]{10}$")
+# Any separators, ten ASCII digits, optionally after a leading 1 (as the schema states it).
+PHONE_PATTERN = r"^(?:\s*|[^0-9]*(?:1[^0-9]*)?(?:[0-9][^0-9]*){10})$"
+ZIP_RE = re.compile(r"^[0-9]{5}(-?[0-9]{4})?$")
 STATE_RE = re.compile(r"^[A-Z]{2}$")
 LANGUAGE_RE = re.compile(r"^[a-z]{3}$")
-SSN_RE = re.compile(r"^\d{3}-?\d{2}-?\d{4}$")
+PHONE_MESSAGE = "Enter a 10-digit US phone number."
+NAME_MESSAGE = "Use letters, spaces, apostrophes, periods or hyphens only."
+# Digits are written [0-9]: Python's \d also matches other scripts' digits, which athena cannot read.
+SSN_RE = re.compile(r"^[0-9]{3}-?[0-9]{2}-?[0-9]{4}$")
 
 
 def _digits(value: str) -> str:
-    return re.sub(r"\D", "", value)
+    # ASCII digits only: athena reads no other digits (Python's \d also matches e.g. Arabic-Indic ones).
+    return re.sub(r"[^0-9]", "", value)
 
 
-class NameField(serializers.CharField):
+class SentLengthMixin(serializers.CharField):
+    """`max_length` counts the characters as sent, as the schema's `maxLength` does.
+
+    DRF measures after trimming whitespace; a patterned field's schema allows surrounding
+    whitespace, so both must count the same characters or the schema's limit is not the API's.
+    """
+
+    def run_validation(self, data: Any = empty) -> Any:
+        if isinstance(data, str) and self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length, length=len(data))
+        return super().run_validation(data)
+
+
+class NameField(SentLengthMixin):
     """A person's name as athena accepts it (no digits or X12/athena delimiter characters)."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", 35)
         super().__init__(**kwargs)
+        # Listed so the OpenAPI schema carries the pattern; `to_internal_value` says it in words.
+        pattern = rf"^(?:\s*|{NAME_BODY})$" if self.allow_blank else rf"^{NAME_BODY}$"
+        self.validators.append(RegexValidator(pattern, message=NAME_MESSAGE))
 
     def to_internal_value(self, data: Any) -> str:
         value = super().to_internal_value(data).strip()
         if value and not NAME_RE.match(value):
-            raise serializers.ValidationError("Use letters, spaces, apostrophes, periods or hyphens only.")
+            raise serializers.ValidationError(NAME_MESSAGE)
         return value
 
 
-class PhoneField(serializers.CharField):
+class PhoneField(SentLengthMixin):
     """A US phone number, stored as 10 digits."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", 20)
         super().__init__(**kwargs)
+        # Listed so the OpenAPI schema carries the pattern; `to_internal_value` says it in words.
+        self.validators.append(RegexValidator(PHONE_PATTERN, message=PHONE_MESSAGE))
 
     def to_internal_value(self, data: Any) -> str:
         value = super().to_internal_value(data).strip()
@@ -54,8 +82,15 @@ class PhoneField(serializers.CharField):
             return ""
         digits = _digits(value)
         if not PHONE_RE.match(digits):
-            raise serializers.ValidationError("Enter a 10-digit US phone number.")
+            raise serializers.ValidationError(PHONE_MESSAGE)
         return digits[-10:]
+
+
+@extend_schema_field(
+    {"type": "string", "pattern": r"^[0-9]{2}:[0-9]{2}:[0-9]{2}$", "description": "Wall-clock time at the location"}
+)
+class LocalTimeField(serializers.TimeField):
+    """A time of day at the location: no offset, so not an RFC 3339 `time` (which needs one)."""
 
 
 class PastDateField(serializers.DateField):
@@ -125,10 +160,16 @@ class DemographicsUpdateSerializer(DemographicsSerializer):
         return attrs
 
 
+@extend_schema_field({"type": "object", "additionalProperties": {}, "minProperties": 1})
+class AnswersField(serializers.DictField):
+    """Question id → answer; at least one (the schema says so with `minProperties`)."""
+
+
 class IntakeFormSerializer(serializers.Serializer):
     form_name = serializers.CharField(max_length=100)
     form_version = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
-    answers = serializers.DictField(child=serializers.JSONField(), allow_empty=False)
+    # A question the patient skipped is sent as null.
+    answers = AnswersField(child=serializers.JSONField(allow_null=True), allow_empty=False)
     consents = serializers.DictField(child=serializers.BooleanField(), required=False, default=dict)
     signed_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
@@ -145,7 +186,7 @@ class IntakeFormSerializer(serializers.Serializer):
 
 class InsuranceSerializer(serializers.Serializer):
     sequence_number = serializers.ChoiceField(choices=[1, 2], default=1)
-    insurance_package_id = serializers.RegexField(r"^\d{1,20}$", required=False, allow_blank=True, default="")
+    insurance_package_id = serializers.RegexField(r"^[0-9]{1,20}$", required=False, allow_blank=True, default="")
     payer_name = serializers.CharField(max_length=120)
     payer_id = serializers.RegexField(r"^[A-Za-z0-9]{2,20}$", required=False, allow_blank=True, default="")
     plan_name = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
@@ -174,10 +215,10 @@ class CardUploadSerializer(serializers.Serializer):
 
 class BookingSerializer(serializers.Serializer):
     patient_id = serializers.UUIDField()
-    slot_id = serializers.RegexField(r"^\d{1,20}$", help_text="athena appointment id of the open slot")
+    slot_id = serializers.RegexField(r"^[0-9]{1,20}$", help_text="athena appointment id of the open slot")
     location_id = serializers.CharField(max_length=20)
-    appointment_type_id = serializers.RegexField(r"^\d{1,20}$", required=False, allow_blank=True, default="")
-    reason_id = serializers.RegexField(r"^-?\d{1,20}$", required=False, allow_blank=True, default="")
+    appointment_type_id = serializers.RegexField(r"^[0-9]{1,20}$", required=False, allow_blank=True, default="")
+    reason_id = serializers.RegexField(r"^-?[0-9]{1,20}$", required=False, allow_blank=True, default="")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs.get("appointment_type_id") and not attrs.get("reason_id"):
@@ -190,15 +231,15 @@ class CancelSerializer(serializers.Serializer):
 
 
 class RescheduleSerializer(serializers.Serializer):
-    new_slot_id = serializers.RegexField(r"^\d{1,20}$")
+    new_slot_id = serializers.RegexField(r"^[0-9]{1,20}$")
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
 class SlotQuerySerializer(serializers.Serializer):
     location_id = serializers.CharField(max_length=20)
-    provider_id = serializers.RegexField(r"^\d{1,20}(,\d{1,20})*$", required=False)
-    appointment_type_id = serializers.RegexField(r"^\d{1,20}$", required=False)
-    reason_id = serializers.RegexField(r"^-?\d{1,20}(,-?\d{1,20})*$", required=False)
+    provider_id = serializers.RegexField(r"^[0-9]{1,20}(,[0-9]{1,20})*$", required=False)
+    appointment_type_id = serializers.RegexField(r"^[0-9]{1,20}$", required=False)
+    reason_id = serializers.RegexField(r"^-?[0-9]{1,20}(,-?[0-9]{1,20})*$", required=False)
     start = serializers.DateField(required=False)
     end = serializers.DateField(required=False)
 
@@ -210,6 +251,9 @@ class SlotQuerySerializer(serializers.Serializer):
             raise serializers.ValidationError({"end": ["The end is before the start."]})
         if (end - start).days > 31:
             raise serializers.ValidationError({"end": ["Ask for at most 31 days at a time."]})
+        if start.year < 1900:
+            # athena reads four-digit years only; nothing was ever open that long ago anyway.
+            raise serializers.ValidationError({"start": ["The start is too far in the past."]})
         if not attrs.get("appointment_type_id") and not attrs.get("reason_id"):
             raise serializers.ValidationError({"reason_id": ["Give a reason_id or an appointment_type_id."]})
         if attrs.get("reason_id") not in (None, "-1") and not attrs.get("provider_id"):
@@ -298,6 +342,7 @@ class AppointmentOut(serializers.ModelSerializer):
     location_id = serializers.CharField(source="department.athena_department_id")
     provider_id = serializers.CharField(source="provider.athena_provider_id", default="")
     appointment_type = serializers.CharField(source="appointment_type.name", default="")
+    start_time = LocalTimeField()
 
     class Meta:
         model = Appointment
@@ -376,7 +421,7 @@ class SlotOut(serializers.Serializer):
     appointment_type_id = serializers.CharField()
     appointment_type = serializers.CharField()
     date = serializers.DateField()
-    start_time = serializers.TimeField()
+    start_time = LocalTimeField()
     duration_minutes = serializers.IntegerField()
 
 

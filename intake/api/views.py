@@ -12,9 +12,9 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import MultiPartParser
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,13 +22,13 @@ from rest_framework.views import APIView
 from hub import context
 from hub.athena import athena_client
 from hub.audit import audit_record, outcome_for_status
-from hub.integrations.athena.errors import AthenaError, AthenaNotFoundError
+from hub.integrations.athena.errors import AthenaError, AthenaNotFoundError, AthenaPermanentError
 from hub.models import Appointment, AuditEvent, Department, Patient
 from intake import services
 from intake.api import serializers as s
 from intake.api.auth import HasPortalScope, PortalOAuth2Authentication, granted_departments
 from intake.api.card_images import card_image_validate
-from intake.api.idempotency import run_idempotent
+from intake.api.idempotency import KEY_PATTERN, require_key, run_idempotent
 from intake.api.problems import Problem
 from intake.cards import card_upload_accept
 from intake.completeness import missing_fields
@@ -37,7 +37,12 @@ from sync.models import PortalEvent
 from sync.portal_events import event_payload
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key", str, OpenApiParameter.HEADER, required=True, description="A unique key per write (e.g. a UUID)"
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=True,
+    pattern=KEY_PATTERN.pattern,
+    description="A unique key per write (e.g. a UUID)",
 )
 
 
@@ -46,7 +51,12 @@ class PortalAPIView(APIView):
 
     authentication_classes = [PortalOAuth2Authentication]
     permission_classes = [HasPortalScope]
+    # JSON bodies only: a form encoding reads an empty value as null and cannot carry the nested
+    # answers of an intake form. A view that takes a file sets its own (e.g. MultiPartParser).
+    parser_classes = [JSONParser]
     scopes: dict[str, str] = {}
+    # Every portal write carries an Idempotency-Key (see `intake.api.idempotency`).
+    write_methods = ("POST", "PUT", "PATCH", "DELETE")
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         request.audit_started = time.monotonic()  # type: ignore[attr-defined]
@@ -54,6 +64,9 @@ class PortalAPIView(APIView):
         client = self.client
         actor = context.Actor(type="portal_client", id=str(client.pk), label=client.name)
         self._actor_token = context.push_actor(actor)
+        if request.method in self.write_methods and hasattr(self, (request.method or "").lower()):
+            # Checked before any lookup or athena read: a write without a key is refused unseen.
+            require_key(request)
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -125,15 +138,57 @@ class PortalAPIView(APIView):
         self.request.audit_object_id = appointment.athena_appointment_id  # type: ignore[attr-defined]
         return appointment
 
+    def open_slot(self, slot_id: str, departments: Any) -> dict[str, Any] | None:
+        """Look the slot up in athena: taken or at another location is refused now; athena down still accepts.
+
+        `departments` are where the slot may be; any other location answers 404, as if it did not exist.
+        """
+        try:
+            slot = athena_client().get_appointment(slot_id)
+        except AthenaNotFoundError as exc:
+            raise Problem(404, "slot-not-found", "No such slot.") from exc
+        except AthenaError:
+            return None  # the ledger will find out when athena is back
+        if slot.department_id not in {department.athena_department_id for department in departments}:
+            raise Problem(404, "slot-not-found", "No such slot at this location.")
+        if slot.status != "o":
+            raise Problem(409, "slot-unavailable", "That time was just taken; choose another slot.")
+        return {
+            "date": slot.date,
+            "start_time": slot.start_time,
+            "duration_minutes": slot.duration_minutes,
+            "provider_id": slot.provider_id,
+            "appointment_type_id": slot.appointment_type_id,
+        }
+
     @staticmethod
     def owner(appointment: Appointment) -> Patient:
         if appointment.patient is None:  # `appointment()` only returns booked appointments
             raise Problem(404, "appointment-not-found", "No such appointment for this client.")
         return appointment.patient
 
-    def validated(self, serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    def validated_query(self, serializer_class: type[serializers.Serializer]) -> dict[str, Any]:
+        """Query parameters as one value each: a repeated or empty parameter is an error, not a default."""
+        params = self.request.query_params
+        repeated = sorted(name for name, values in params.lists() if len(values) > 1)
+        if repeated:
+            raise Problem(
+                400,
+                "validation-error",
+                "Some fields are missing or invalid; see errors.",
+                errors={name: ["Give this parameter once."] for name in repeated},
+            )
+        # A plain dict, not the QueryDict: DRF reads an empty form value as "not given".
+        return self.validated(serializer_class, params.dict(), json_types=False)
+
+    def validated(
+        self, serializer_class: type[serializers.Serializer], data: Any, *, json_types: bool = True
+    ) -> dict[str, Any]:
         serializer = serializer_class(data=data)
-        serializer.is_valid(raise_exception=True)
+        # DRF coerces (0 → "0", "true" → True); the schema promises JSON types, so hold the body to them.
+        wrong = json_type_errors(serializer, data) if json_types else {}
+        if not serializer.is_valid() or wrong:
+            raise serializers.ValidationError({**serializer.errors, **wrong})
         return dict(serializer.validated_data)
 
     def require_complete(self, operation: str, values: dict[str, Any]) -> None:
@@ -161,6 +216,43 @@ class PortalAPIView(APIView):
         if response.status_code == 202 and isinstance(response.data, dict):
             response["Location"] = f"/api/v1/submissions/{response.data.get('id')}"
         return response
+
+
+JSON_TYPES: tuple[tuple[type | tuple[type, ...], type, str], ...] = (
+    (serializers.BooleanField, bool, "true or false"),
+    (serializers.IntegerField, int, "a whole number"),
+    (serializers.DictField, dict, "an object"),
+    (serializers.ListField, list, "an array"),
+    (
+        (serializers.CharField, serializers.DateField, serializers.DateTimeField, serializers.UUIDField),
+        str,
+        "a string",
+    ),
+)
+
+
+def json_type_errors(serializer: serializers.Serializer, data: Any) -> dict[str, list[str]]:
+    """Fields of a JSON body whose value is not of the type the schema gives them."""
+    if not isinstance(data, dict):
+        return {}
+    errors: dict[str, list[str]] = {}
+    for name, field in serializer.fields.items():
+        value = data.get(name)
+        if name not in data or value is None or field.read_only:
+            continue
+        wanted: type
+        if isinstance(field, serializers.ChoiceField):
+            kinds = {type(choice) for choice in field.choices}
+            wanted, label = (int, "one of the listed numbers") if kinds == {int} else (str, "one of the listed strings")
+        else:
+            found = next(((kind, label) for classes, kind, label in JSON_TYPES if isinstance(field, classes)), None)
+            if found is None:
+                continue
+            wanted, label = found
+        # bool is an int in Python, never in JSON.
+        if not isinstance(value, wanted) or (wanted is not bool and isinstance(value, bool)):
+            errors[name] = [f"Send {label}."]
+    return errors
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
@@ -335,9 +427,17 @@ def _slot_payload(slot: Any, location_id: str) -> dict[str, Any]:
 class SlotListView(PortalAPIView):
     scopes = {"GET": "read"}
 
-    @extend_schema(parameters=[s.SlotQuerySerializer], responses=s.SlotOut(many=True), summary="Open slots")
+    @extend_schema(
+        parameters=[s.SlotQuerySerializer],
+        responses={
+            200: s.SlotOut(many=True),
+            422: OpenApiResponse(description="athena refused this search"),
+            503: OpenApiResponse(description="athena is unavailable; retry shortly"),
+        },
+        summary="Open slots",
+    )
     def get(self, request: Request) -> Response:
-        query = self.validated(s.SlotQuerySerializer, request.query_params)
+        query = self.validated_query(s.SlotQuerySerializer)
         department = self.location(query["location_id"])
         try:
             slots = athena_client().list_open_slots(
@@ -348,6 +448,9 @@ class SlotListView(PortalAPIView):
                 reason_ids=query["reason_id"].split(",") if query.get("reason_id") else None,
                 appointment_type_id=query.get("appointment_type_id"),
             )
+        except AthenaPermanentError as exc:
+            # athena refused the search itself: retrying the same request cannot help.
+            raise Problem(422, "athena-rejected-search", "athena refused this slot search.") from exc
         except AthenaError as exc:
             raise Problem(
                 503, "athena-unavailable", "athena could not list open slots right now; retry shortly."
@@ -369,7 +472,7 @@ class BookingView(PortalAPIView):
         values = self.validated(s.BookingSerializer, request.data)
         patient = self.patient(values["patient_id"])
         department = self.location(values["location_id"])
-        slot = self._check_slot(values["slot_id"], department)
+        slot = self.open_slot(values["slot_id"], [department])
         return self.accepted(
             _jsonable(values),
             lambda key: services.submission_book(
@@ -382,26 +485,6 @@ class BookingView(PortalAPIView):
                 slot=slot,
             ),
         )
-
-    def _check_slot(self, slot_id: str, department: Department) -> dict[str, Any] | None:
-        """Look the slot up in athena: taken or elsewhere is refused now; athena down still accepts."""
-        try:
-            slot = athena_client().get_appointment(slot_id)
-        except AthenaNotFoundError as exc:
-            raise Problem(404, "slot-not-found", "No such slot.") from exc
-        except AthenaError:
-            return None  # the ledger will find out when athena is back
-        if slot.department_id != department.athena_department_id:
-            raise Problem(404, "slot-not-found", "No such slot at this location.")
-        if slot.status != "o":
-            raise Problem(409, "slot-unavailable", "That time was just taken; choose another slot.")
-        return {
-            "date": slot.date,
-            "start_time": slot.start_time,
-            "duration_minutes": slot.duration_minutes,
-            "provider_id": slot.provider_id,
-            "appointment_type_id": slot.appointment_type_id,
-        }
 
 
 class AppointmentCancelView(PortalAPIView):
@@ -440,6 +523,9 @@ class AppointmentRescheduleView(PortalAPIView):
         values = self.validated(s.RescheduleSerializer, request.data)
         if appointment.status == Appointment.Status.CANCELLED:
             raise Problem(409, "appointment-cancelled", "This appointment is cancelled; book a new one.")
+        # The new slot must be one this client may book: otherwise a patient could be moved into
+        # a clinic the portal was never granted.
+        self.open_slot(values["new_slot_id"], self.departments())
         return self.accepted(
             {**values, "appointment": appointment_id},
             lambda key: services.submission_reschedule(
@@ -497,7 +583,7 @@ class EventListView(PortalAPIView):
         parameters=[s.EventQuerySerializer], responses=s.EventPageOut, summary="Events since a cursor (backfill)"
     )
     def get(self, request: Request) -> Response:
-        query = self.validated(s.EventQuerySerializer, request.query_params)
+        query = self.validated_query(s.EventQuerySerializer)
         limit = query["limit"]
         rows = list(
             PortalEvent.objects.for_departments(self.departments())
