@@ -73,6 +73,9 @@ class Stack:
     hub_url: str
     env: dict[str, str]
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    # name → (arguments, extra environment) of each started process, so it can be restarted.
+    commands: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
+    named: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def manage(self, *args: str, check: bool = True) -> str:
         result = subprocess.run(
@@ -98,7 +101,18 @@ class Stack:
             start_new_session=True,
         )
         self.processes.append(process)
+        self.commands[name] = (args, extra_env or {})
+        self.named[name] = process
         return process
+
+    def restart(self, name: str, sig: signal.Signals = signal.SIGKILL) -> subprocess.Popen[bytes]:
+        """Kill a started process (its whole group) with `sig` and start it again as it was."""
+        old = self.named[name]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(old.pid, sig)
+        old.wait(timeout=30)
+        args, extra_env = self.commands[name]
+        return self.start(name, args, extra_env)
 
     def stop(self) -> None:
         for process in reversed(self.processes):
@@ -136,6 +150,10 @@ def live_stack(
         "HUB_Q_WORKERS": str(workers),
         "HUB_LOG_LEVEL": "WARNING",
         "REDIS_URL": "",
+        # Twilio and Clover are the sandbox too; their callbacks come back to this hub.
+        "TWILIO_BASE_URL": f"http://127.0.0.1:{sandbox_port}/_twilio",
+        "CLOVER_BASE_URL": f"http://127.0.0.1:{sandbox_port}/_clover",
+        "TWILIO_STATUS_CALLBACK_URL": f"{hub_url}/webhooks/twilio/status/",
         **(hub_env or {}),
     }
     if pg:
@@ -186,7 +204,10 @@ def live_stack(
         stack.stop()
 
 
-def portal_token(stack: Stack, name: str = "bench-portal") -> str:
+DEFAULT_SCOPES = ("read", "patients:write", "insurance:write", "appointments:write")
+
+
+def portal_token(stack: Stack, name: str = "bench-portal", scopes: tuple[str, ...] = DEFAULT_SCOPES) -> str:
     created = json.loads(
         stack.manage(
             "create_portal_client",
@@ -194,17 +215,13 @@ def portal_token(stack: Stack, name: str = "bench-portal") -> str:
             "--locations",
             "all",
             "--scopes",
-            "read",
-            "patients:write",
-            "insurance:write",
-            "appointments:write",
-            "intake:write",
+            *sorted({*scopes, "intake:write"}),
         )
     )
     response = requests.post(
         f"{stack.hub_url}/o/token/",
         auth=(created["client_id"], created["client_secret"]),
-        data={"grant_type": "client_credentials", "scope": "read patients:write insurance:write appointments:write"},
+        data={"grant_type": "client_credentials", "scope": " ".join(scopes)},
         timeout=10,
     )
     response.raise_for_status()
