@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import QueryDict
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -232,8 +233,12 @@ JSON_TYPES: tuple[tuple[type | tuple[type, ...], type, str], ...] = (
 
 
 def json_type_errors(serializer: serializers.Serializer, data: Any) -> dict[str, list[str]]:
-    """Fields of a JSON body whose value is not of the type the schema gives them."""
-    if not isinstance(data, dict):
+    """Fields of a JSON body whose value is not of the type the schema gives them.
+
+    A multipart form (a file upload) carries every value as text; its fields are checked by the
+    serializer alone.
+    """
+    if not isinstance(data, dict) or isinstance(data, QueryDict):
         return {}
     errors: dict[str, list[str]] = {}
     for name, field in serializer.fields.items():
@@ -375,7 +380,15 @@ class InsuranceCardView(PortalAPIView):
 
     @extend_schema(
         request={"multipart/form-data": s.CardUploadSerializer},
-        responses={202: s.SubmissionOut},
+        responses={
+            202: s.SubmissionOut,
+            413: OpenApiResponse(description="A photo is larger than the upload limit"),
+            415: OpenApiResponse(description="A file is not a JPEG or PNG photo (HEIC, PDF, anything else)"),
+            422: OpenApiResponse(
+                description="A photo is empty, truncated, too small to read or has too many pixels; "
+                "or the Idempotency-Key was used with another request"
+            ),
+        },
         parameters=[IDEMPOTENCY_HEADER],
         summary="Upload the patient's insurance card (front, optionally back)",
     )

@@ -9,7 +9,9 @@ Pass: no server error and no answer that contradicts the schema. The one allowan
 `positive_data_acceptance` (schema-valid data must be accepted): the API has rules OpenAPI 3.0
 cannot state per field — one of two fields required, an end after a start, dates relative to
 today, athena's own refusal of ids it does not know. A rejection is excused only when it is a
-problem+json 400/422 whose every error is one of the `STATED_ELSEWHERE` rules below.
+problem+json 400/422 whose every error is one of the `STATED_ELSEWHERE` rules below, or a
+refusal of an uploaded file whose bytes are not a readable photo (`PHOTO_REFUSALS`): the schema
+can call a file only "binary".
 
 CI runs a fixed budget (`PROOF_FUZZ_EXAMPLES`, default 25 per operation, seed `PROOF_FUZZ_SEED`);
 the `slow` run goes deeper.
@@ -63,6 +65,15 @@ STATED_ELSEWHERE = {
 }
 # Problem codes that report athena's own refusal of ids the schema cannot know.
 ATHENA_REFUSALS = {"athena-rejected-search"}
+# A file the schema can only call "binary" must also be a readable photo: refusals of its content.
+PHOTO_REFUSALS = {
+    "card-image-unsupported",
+    "card-image-empty",
+    "card-image-corrupt",
+    "card-image-too-small",
+    "card-image-too-many-pixels",
+    "card-image-too-large",
+}
 
 
 @dataclass
@@ -92,6 +103,8 @@ def stated_elsewhere(check: str, interaction: Any) -> bool:
     if check != "positive_data_acceptance":
         return False
     problem = _problem(interaction)
+    if problem.get("code") in PHOTO_REFUSALS and problem.get("status") in (413, 415, 422):
+        return True
     if problem.get("status") not in (400, 422):
         return False
     if problem.get("code") in ATHENA_REFUSALS:

@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import io
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from oauth2_provider.models import AccessToken
+from PIL import Image
 
 from hub.models import Appointment, Patient, PatientInsurance
 from intake.models import IntakeForm, PortalClient, Submission
@@ -85,6 +88,7 @@ class Call:
     path: str
     body: dict[str, Any] | None = None
     query: dict[str, str] = field(default_factory=dict)
+    multipart: bool = False  # a file upload rather than a JSON body
 
 
 # How each operation names objects: the references it takes, and the request built from them.
@@ -119,6 +123,12 @@ RULES: dict[str, Rule] = {
             "POST",
             f"/api/v1/patients/{r['patient']}/insurances",
             {"payer_name": "EXAMPLE HEALTH PLAN", "member_id": "EXH900000001", "insurance_package_id": "1001"},
+        ),
+    ),
+    "POST /api/v1/patients/{patient_id}/insurance-cards": (
+        ("patient",),
+        lambda r: Call(
+            "POST", f"/api/v1/patients/{r['patient']}/insurance-cards", {"front": card_photo()}, multipart=True
         ),
     ),
     "GET /api/v1/slots": (
@@ -184,9 +194,18 @@ def send(token: str, call: Call) -> Any:
     client = Client()
     if call.method == "GET":
         return client.get(call.path, call.query, **headers)
+    if call.multipart:
+        return client.post(call.path, call.body or {}, **headers)
     return client.generic(
         call.method, call.path, data=_json(call.body or {}), content_type="application/json", **headers
     )
+
+
+def card_photo() -> SimpleUploadedFile:
+    """A plain photo the upload accepts (read later by OCR): a fresh file object per request."""
+    out = io.BytesIO()
+    Image.new("RGB", (640, 400), "white").save(out, format="PNG")
+    return SimpleUploadedFile("front.png", out.getvalue(), content_type="image/png")
 
 
 def _json(body: dict[str, Any]) -> str:
