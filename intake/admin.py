@@ -72,7 +72,7 @@ def _reading_rows(upload: CardUpload, to_confirm: list[str]) -> list[dict[str, A
 
 
 def _card_context(request: HttpRequest, upload: CardUpload) -> dict[str, Any]:
-    images = list(upload.images.all())
+    images = sorted(upload.images.all(), key=lambda image: image.side != CardImage.Side.FRONT)  # front first
     return {
         "upload": upload,
         "images": [image for image in images if image.purged_at is None],

@@ -114,6 +114,7 @@ def test_front_desk_confirms_a_corrected_member_id_beside_the_card_photo(
     # The photo is really shown (decoded by the browser), beside the field to check.
     widths = page.eval_on_selector_all("#card-images img", "imgs => imgs.map(i => i.naturalWidth)")
     assert len(widths) == 2 and all(width > 0 for width in widths)
+    assert page.inner_text("#card-images figure:first-child figcaption").startswith("Front")
     assert page.input_value("#id_field_member_id") == doubtful
     page.screenshot(path=screenshot_dir / "21-front-desk-ocr-review.png", full_page=True)
 
