@@ -119,20 +119,8 @@ class EligibilityCheckAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
         ]
         return own + super().get_urls()  # type: ignore[return-value]
 
-    def _visible(self, request: HttpRequest, object_id: Any) -> EligibilityCheck:
-        if not str(object_id).isdigit():
-            raise Http404
-        found = (
-            self.get_queryset(request)
-            .select_related("patient", "department", "insurance", "appointment")
-            .filter(pk=object_id)
-            .first()
-        )
-        if found is None:
-            raise Http404("No such check at your locations.")
-        if not self.has_view_permission(request, found):
-            raise PermissionDenied
-        return found
+    page_related = ("patient", "department", "insurance", "appointment")
+    not_found = "No such check at your locations."
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
@@ -263,20 +251,8 @@ class DenialRiskAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
         ]
         return own + super().get_urls()  # type: ignore[return-value]
 
-    def _visible(self, request: HttpRequest, object_id: Any) -> DenialRisk:
-        if not str(object_id).isdigit():
-            raise Http404
-        found = (
-            self.get_queryset(request)
-            .select_related("appointment__provider", "appointment__appointment_type", "patient", "department")
-            .filter(pk=object_id)
-            .first()
-        )
-        if found is None:
-            raise Http404("No such visit at your locations.")
-        if not self.has_view_permission(request, found):
-            raise PermissionDenied
-        return found
+    page_related = ("appointment__provider", "appointment__appointment_type", "patient", "department")
+    not_found = "No such visit at your locations."
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None

@@ -12,8 +12,9 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
 from hub.access_log import PHIAccessAdminMixin
@@ -36,8 +37,23 @@ from hub.staff_home import relative
 class LocationScopedAdmin(admin.ModelAdmin):
     """Shows each staff user only the rows of their own locations (superusers see all)."""
 
+    # What a page of one row loads with it, and what staff read when the row is not theirs to see.
+    page_related: tuple[str, ...] = ()
+    not_found = "No such record at your locations."
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return super().get_queryset(request).for_user(request.user)  # type: ignore[attr-defined]
+
+    def _visible(self, request: HttpRequest, object_id: Any) -> Any:
+        """The row behind a staff page: at one of the user's locations and theirs to view, or 404/403."""
+        if not str(object_id).isdigit():
+            raise Http404
+        found = self.get_queryset(request).select_related(*self.page_related).filter(pk=object_id).first()
+        if found is None:
+            raise Http404(self.not_found)
+        if not self.has_view_permission(request, found):
+            raise PermissionDenied
+        return found
 
 
 class UserLocationFilter(admin.RelatedFieldListFilter):

@@ -133,20 +133,8 @@ class CardUploadAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
         ]
         return own + super().get_urls()  # type: ignore[return-value]
 
-    def _visible(self, request: HttpRequest, object_id: Any) -> CardUpload:
-        if not str(object_id).isdigit():
-            raise Http404
-        found = (
-            self.get_queryset(request)
-            .select_related("patient", "department", "insurance", "submission")
-            .filter(pk=object_id)
-            .first()
-        )
-        if found is None:
-            raise Http404("No such card at your locations.")
-        if not self.has_view_permission(request, found):
-            raise PermissionDenied
-        return found
+    page_related = ("patient", "department", "insurance", "submission")
+    not_found = "No such card at your locations."
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
@@ -240,20 +228,8 @@ class OcrReviewAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
     def fields_cell(self, obj: OcrReview) -> str:
         return ", ".join(FIELD_LABELS.get(name, name) for name in obj.fields)
 
-    def _visible(self, request: HttpRequest, object_id: Any) -> OcrReview:
-        if not str(object_id).isdigit():
-            raise Http404
-        found = (
-            self.get_queryset(request)
-            .select_related("upload__insurance", "upload__submission", "patient", "department")
-            .filter(pk=object_id)
-            .first()
-        )
-        if found is None:
-            raise Http404("No such review at your locations.")
-        if not self.has_view_permission(request, found):
-            raise PermissionDenied
-        return found
+    page_related = ("upload__insurance", "upload__submission", "patient", "department")
+    not_found = "No such review at your locations."
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None

@@ -207,16 +207,8 @@ class ConflictAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
         own = [path("bulk/", self.admin_site.admin_view(self.bulk_view), name="sync_conflict_bulk")]
         return own + super().get_urls()  # type: ignore[return-value]
 
-    def _visible(self, request: HttpRequest, object_id: Any) -> Conflict:
-        if not str(object_id).isdigit():
-            raise Http404
-        conflict = self.get_queryset(request).select_related("patient", "department", "assignee").filter(pk=object_id)
-        found = conflict.first()
-        if found is None:
-            raise Http404("No such conflict at your locations.")
-        if not self.has_view_permission(request, found):
-            raise PermissionDenied
-        return found
+    page_related = ("patient", "department", "assignee")
+    not_found = "No such conflict at your locations."
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
@@ -499,20 +491,8 @@ class WriteIntentAdmin(LocationScopedAdmin):
         ]
         return own + super().get_urls()  # type: ignore[return-value]
 
-    def _visible(self, request: HttpRequest, object_id: Any) -> WriteIntent:
-        if not str(object_id).isdigit():
-            raise Http404
-        found = (
-            self.get_queryset(request)
-            .select_related("patient", "department", "replay_of", "depends_on")
-            .filter(pk=object_id)
-            .first()
-        )
-        if found is None:
-            raise Http404("No such write at your locations.")
-        if not self.has_view_permission(request, found):
-            raise PermissionDenied
-        return found
+    page_related = ("patient", "department", "replay_of", "depends_on")
+    not_found = "No such write at your locations."
 
     def _page_context(self, request: HttpRequest, intent: WriteIntent, title: str) -> dict[str, Any]:
         return {
