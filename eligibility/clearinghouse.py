@@ -10,39 +10,15 @@ from functools import lru_cache
 
 from django.conf import settings
 
-from hub import context
-from hub.audit import audit_record
+from hub.audit import call_audit
 from hub.integrations.calls import CallRecord
 from hub.integrations.clearinghouse.client import ClearinghouseClient, ClearinghouseConfig
 from hub.models import AuditEvent
 
-OUTCOMES = {
-    "success": AuditEvent.Outcome.SUCCESS,
-    "permanent": AuditEvent.Outcome.MINOR_FAILURE,
-    "transient": AuditEvent.Outcome.SERIOUS_FAILURE,
-}
-
 
 def clearinghouse_audit(record: CallRecord) -> None:
     """Write one audit row for one clearinghouse HTTP attempt."""
-    scope = context.get_call_scope()
-    audit_record(
-        system=AuditEvent.System.CLEARINGHOUSE,
-        direction=AuditEvent.Direction.OUTBOUND,
-        action="call",
-        method=record.method,
-        route=record.route,
-        status_code=record.status_code,
-        outcome=OUTCOMES.get(record.outcome, AuditEvent.Outcome.SERIOUS_FAILURE),
-        outcome_detail=record.outcome if not record.error else f"{record.outcome}: {record.error}",
-        latency_ms=record.latency_ms,
-        upstream_request_id=record.request_id,
-        object_type="eligibility_check",
-        object_id=scope.get("object_id"),  # type: ignore[arg-type]
-        attempt=scope.get("attempt"),  # type: ignore[arg-type]
-        patient_ref=scope.get("patient_ref"),  # type: ignore[arg-type]
-        department_ref=scope.get("department_ref"),  # type: ignore[arg-type]
-    )
+    call_audit(record, system=AuditEvent.System.CLEARINGHOUSE, object_type="eligibility_check")
 
 
 def clearinghouse_config() -> ClearinghouseConfig:

@@ -18,24 +18,17 @@ from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from hub import context
-from hub.audit import audit_record
+from hub.audit import CALL_OUTCOMES, audit_record
 from hub.integrations.athena.client import AthenaClient, AthenaConfig
 from hub.integrations.athena.errors import AthenaTransientError
 from hub.integrations.athena.support import CachedToken, CallRecord
 from hub.models import AthenaToken, AuditEvent, RateLimitBucket
 
-OUTCOMES = {
-    "success": AuditEvent.Outcome.SUCCESS,
-    "permanent": AuditEvent.Outcome.MINOR_FAILURE,
-    "transient": AuditEvent.Outcome.SERIOUS_FAILURE,
-    "ambiguous": AuditEvent.Outcome.SERIOUS_FAILURE,
-}
-
 
 def athena_audit(record: CallRecord) -> None:
     """Write one audit row for one athena HTTP attempt."""
     scope = context.get_call_scope()
-    outcome = OUTCOMES.get(record.outcome, AuditEvent.Outcome.SERIOUS_FAILURE)
+    outcome = CALL_OUTCOMES.get(record.outcome, AuditEvent.Outcome.SERIOUS_FAILURE)
     detail = record.outcome if not record.error else f"{record.outcome}: {record.error}"
     audit_record(
         system=AuditEvent.System.ATHENA,

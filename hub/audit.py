@@ -158,3 +158,39 @@ class ChainReport:
     @property
     def ok(self) -> bool:
         return self.first_break is None
+
+
+# How an outbound HTTP attempt's outcome (see `hub.integrations.calls.CallRecord`) is audited.
+CALL_OUTCOMES = {
+    "success": AuditEvent.Outcome.SUCCESS,
+    "permanent": AuditEvent.Outcome.MINOR_FAILURE,
+    "transient": AuditEvent.Outcome.SERIOUS_FAILURE,
+    "ambiguous": AuditEvent.Outcome.SERIOUS_FAILURE,
+}
+
+
+def call_audit(record: Any, *, system: str, object_type: str, upstream_key: str = "") -> AuditEvent:
+    """One audit row for one outbound HTTP attempt to a partner (Twilio, Clover, the clearinghouse).
+
+    The row is tagged with the object, attempt, patient and location of the current call scope
+    (`hub.context.call_scope`); `upstream_key` names the partner's own id of what the call made.
+    """
+    scope = context.get_call_scope()
+    return audit_record(
+        system=system,
+        direction=AuditEvent.Direction.OUTBOUND,
+        action="call",
+        method=record.method,
+        route=record.route,
+        status_code=record.status_code,
+        outcome=CALL_OUTCOMES.get(record.outcome, AuditEvent.Outcome.SERIOUS_FAILURE),
+        outcome_detail=record.outcome if not record.error else f"{record.outcome}: {record.error}",
+        latency_ms=record.latency_ms,
+        upstream_request_id=record.request_id,
+        object_type=object_type,
+        object_id=scope.get("object_id"),  # type: ignore[arg-type]
+        attempt=scope.get("attempt"),  # type: ignore[arg-type]
+        patient_ref=scope.get("patient_ref"),  # type: ignore[arg-type]
+        department_ref=scope.get("department_ref"),  # type: ignore[arg-type]
+        detail={upstream_key: record.object_id} if upstream_key and record.object_id else None,
+    )

@@ -10,41 +10,15 @@ from functools import lru_cache
 
 from django.conf import settings
 
-from hub import context
-from hub.audit import audit_record
+from hub.audit import call_audit
 from hub.integrations.calls import CallRecord
 from hub.integrations.twilio.client import TwilioClient, TwilioConfig
 from hub.models import AuditEvent
 
-OUTCOMES = {
-    "success": AuditEvent.Outcome.SUCCESS,
-    "permanent": AuditEvent.Outcome.MINOR_FAILURE,
-    "transient": AuditEvent.Outcome.SERIOUS_FAILURE,
-    "ambiguous": AuditEvent.Outcome.SERIOUS_FAILURE,
-}
-
 
 def twilio_audit(record: CallRecord) -> None:
     """Write one audit row for one Twilio HTTP attempt."""
-    scope = context.get_call_scope()
-    audit_record(
-        system=AuditEvent.System.TWILIO,
-        direction=AuditEvent.Direction.OUTBOUND,
-        action="call",
-        method=record.method,
-        route=record.route,
-        status_code=record.status_code,
-        outcome=OUTCOMES.get(record.outcome, AuditEvent.Outcome.SERIOUS_FAILURE),
-        outcome_detail=record.outcome if not record.error else f"{record.outcome}: {record.error}",
-        latency_ms=record.latency_ms,
-        upstream_request_id=record.request_id,
-        object_type="sms",
-        object_id=scope.get("object_id"),  # type: ignore[arg-type]
-        attempt=scope.get("attempt"),  # type: ignore[arg-type]
-        patient_ref=scope.get("patient_ref"),  # type: ignore[arg-type]
-        department_ref=scope.get("department_ref"),  # type: ignore[arg-type]
-        detail={"message_sid": record.object_id} if record.object_id else None,
-    )
+    call_audit(record, system=AuditEvent.System.TWILIO, object_type="sms", upstream_key="message_sid")
 
 
 def twilio_config() -> TwilioConfig:
