@@ -126,14 +126,7 @@ class EligibilityCheckAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         """The answer in staff's words, the plan's money and flags, every attempt."""
-        check = self._visible(request, object_id)
-        phi_view_record(
-            request,
-            object_type=self.phi_object_type,
-            object_id=check.pk,
-            patient_ref=check.patient_id,
-            department_ref=check.department_id,
-        )
+        check = self.phi_opened(request, object_id)
         summary = check.summary or {}
         context = {
             **self.admin_site.each_context(request),
@@ -258,14 +251,7 @@ class DenialRiskAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         """One visit's score: the reasons as sentences with the claim adjustments they prevent."""
-        risk = self._visible(request, object_id)
-        phi_view_record(
-            request,
-            object_type=self.phi_object_type,
-            object_id=risk.pk,
-            patient_ref=risk.patient_id,
-            department_ref=risk.department_id,
-        )
+        risk = self.phi_opened(request, object_id)
         fired = [RULES[name] for name in risk.rules_fired if name in RULES]
         context = {
             **self.admin_site.each_context(request),

@@ -131,6 +131,20 @@ class PHIAccessAdminMixin:
     def phi_refs(self, obj: models.Model) -> tuple[Any, Any]:
         return default_refs(obj)
 
+    def phi_opened(self, request: HttpRequest, object_id: Any) -> Any:
+        """The row of a page the admin does not render itself, found as the admin's `_visible` finds
+        it (404 at another location), its opening logged as PHI access."""
+        obj = self._visible(request, object_id)  # type: ignore[attr-defined]
+        patient_ref, department_ref = self.phi_refs(obj)
+        phi_view_record(
+            request,
+            object_type=self.phi_type(),
+            object_id=obj.pk,
+            patient_ref=patient_ref,
+            department_ref=department_ref,
+        )
+        return obj
+
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:

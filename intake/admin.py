@@ -140,14 +140,7 @@ class CardUploadAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         """One card: the images, what was read, how sure the reader was, what followed."""
-        upload = self._visible(request, object_id)
-        phi_view_record(
-            request,
-            object_type=self.phi_object_type,
-            object_id=upload.pk,
-            patient_ref=upload.patient_id,
-            department_ref=upload.department_id,
-        )
+        upload = self.phi_opened(request, object_id)
         review = OcrReview.objects.filter(upload=upload).first()
         context = {
             **self.admin_site.each_context(request),
