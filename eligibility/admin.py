@@ -23,7 +23,7 @@ from eligibility.risk_service import appointment_risk_refresh
 from eligibility.services import check_request
 from eligibility.x12.codes import SERVICE_TYPE_LABELS
 from hub.access_log import PHIAccessAdminMixin, phi_view_record
-from hub.admin import LocationScopedAdmin, UserLocationFilter
+from hub.admin import LocationScopedAdmin, ReadOnlyAdminMixin, UserLocationFilter
 from hub.staff_access import is_read_only
 from hub.staff_home import relative
 
@@ -39,7 +39,7 @@ def _money(cents: int | None) -> str:
 
 
 @admin.register(EligibilityCheck)
-class EligibilityCheckAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
+class EligibilityCheckAdmin(ReadOnlyAdminMixin, PHIAccessAdminMixin, LocationScopedAdmin):
     """Every eligibility question asked, its answer and each attempt it took."""
 
     phi_object_type = "eligibility_check"
@@ -59,15 +59,6 @@ class EligibilityCheckAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
     list_select_related = ["patient", "department"]
     search_fields = ["=id", "=patient__id", "=insurance__id"]
     actions = ["check_again"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_request_permission(self, request: HttpRequest) -> bool:
         return _may_request(request)
@@ -188,7 +179,7 @@ class EligibilityCheckAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
 
 
 @admin.register(DenialRisk)
-class DenialRiskAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
+class DenialRiskAdmin(ReadOnlyAdminMixin, PHIAccessAdminMixin, LocationScopedAdmin):
     """Each upcoming visit's denial risk, riskiest first, with its reasons as sentences and CARCs."""
 
     phi_object_type = "denial_risk"
@@ -197,15 +188,6 @@ class DenialRiskAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
     list_filter = ["band", ("department", UserLocationFilter)]
     list_select_related = ["appointment", "patient", "department"]
     search_fields = ["=appointment__athena_appointment_id", "=patient__id"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="Visit", ordering="appointment__date")
     def visit(self, obj: DenialRisk) -> str:

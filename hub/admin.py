@@ -34,6 +34,23 @@ from hub.models import (
 from hub.staff_home import relative
 
 
+class ReadOnlyAdminMixin:
+    """Rows the hub writes itself: staff look (and act through the page's own buttons), never edit."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    pass
+
+
 class LocationScopedAdmin(admin.ModelAdmin):
     """Shows each staff user only the rows of their own locations (superusers see all)."""
 
@@ -164,20 +181,11 @@ class StaffUserAdmin(UserAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """An entry in the admin's app list that opens the audit browser (no changelist, no edits)."""
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.has_perm("hub.browse_auditevent")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         return HttpResponseRedirect(reverse("admin:hub_audit_browser"))
@@ -192,7 +200,7 @@ class AuditEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Alerts open and close themselves (`hub.alerts`); the admin only shows them."""
 
     list_display = ["state", "title", "summary", "opened", "closed", "condition"]
@@ -211,12 +219,3 @@ class AlertAdmin(admin.ModelAdmin):
     @admin.display(description="Cleared", ordering="closed_at")
     def closed(self, alert: Alert) -> str:
         return relative(alert.closed_at) if alert.closed_at else "—"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

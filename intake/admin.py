@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from hub.access_log import PHIAccessAdminMixin, phi_view_record
-from hub.admin import LocationScopedAdmin, UserLocationFilter
+from hub.admin import LocationScopedAdmin, ReadOnlyAdminMixin, UserLocationFilter
 from hub.staff_access import is_read_only
 from hub.staff_home import PanelData, PanelRow, human_delta, register_panel, relative
 from intake.card_storage import card_file_read
@@ -83,7 +83,7 @@ def _card_context(request: HttpRequest, upload: CardUpload) -> dict[str, Any]:
 
 
 @admin.register(CardUpload)
-class CardUploadAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
+class CardUploadAdmin(ReadOnlyAdminMixin, PHIAccessAdminMixin, LocationScopedAdmin):
     """Every card the portal sent, its reading and where it went."""
 
     phi_object_type = "card_upload"
@@ -92,15 +92,6 @@ class CardUploadAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
     list_filter = ["state", ("department", UserLocationFilter)]
     list_select_related = ["patient", "department"]
     search_fields = ["=id", "=patient__id"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="Card", ordering="pk")
     def card(self, obj: CardUpload) -> str:
@@ -183,7 +174,7 @@ class CardUploadAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
 
 
 @admin.register(OcrReview)
-class OcrReviewAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
+class OcrReviewAdmin(ReadOnlyAdminMixin, PHIAccessAdminMixin, LocationScopedAdmin):
     """The OCR review queue: cards whose reading a person must confirm, oldest first."""
 
     phi_object_type = "ocr_review"
@@ -195,15 +186,6 @@ class OcrReviewAdmin(PHIAccessAdminMixin, LocationScopedAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return super().get_queryset(request).order_by("-status", "created_at")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="Review", ordering="pk")
     def review(self, obj: OcrReview) -> str:

@@ -12,21 +12,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from hub.access_log import PHIAccessAdminMixin
-from hub.admin import UserLocationFilter
+from hub.admin import ReadOnlyAdmin, UserLocationFilter
 from notify.models import DeliveryReport, InboundSms, MessageTemplate, OutboundMessage, OutboundMessageEvent, SmsOptOut
 from notify.services import message_retry, messages_needing_staff
 from sync.outbound import IllegalTransition
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(MessageTemplate)

@@ -12,22 +12,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from hub.access_log import PHIAccessAdminMixin
-from hub.admin import UserLocationFilter
+from hub.admin import ReadOnlyAdmin, UserLocationFilter
 from payments.models import AppointmentCopay, CloverWebhookHint, Payment, PaymentOperation, PaymentOperationEvent
 from payments.reconcile import copay_resolve
 from payments.services import PaymentRefused, operation_retry, payment_reverse
 from sync.outbound import IllegalTransition
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class OperationInline(admin.TabularInline):

@@ -30,7 +30,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from hub.access_log import PHIAccessAdminMixin, phi_list_record, phi_view_record
-from hub.admin import LocationScopedAdmin, UserLocationFilter
+from hub.admin import LocationScopedAdmin, ReadOnlyAdminMixin, UserLocationFilter
 from hub.models import AuditEvent, Department
 from hub.staff_access import is_integration_admin, is_read_only, sees_all_locations
 from hub.staff_home import human_delta, relative
@@ -418,7 +418,7 @@ class QueueFilter(admin.SimpleListFilter):
 
 
 @admin.register(WriteIntent)
-class WriteIntentAdmin(LocationScopedAdmin):
+class WriteIntentAdmin(ReadOnlyAdminMixin, LocationScopedAdmin):
     """Writes to athena: why one failed, its history, and a replay after a dry run."""
 
     list_display = ["intent", "operation", "patient_cell", "department", "state", "tries", "why", "updated", "links"]
@@ -440,15 +440,6 @@ class WriteIntentAdmin(LocationScopedAdmin):
         return ("state_rank", "updated_at", "pk")
 
     # The row is the ledger's truth: staff replay it through the dry run, never edit it.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     @admin.display(description="Intent", ordering="pk")
     def intent(self, obj: WriteIntent) -> str:
         return f"#{obj.pk}"
@@ -627,7 +618,7 @@ class WriteIntentAdmin(LocationScopedAdmin):
 
 
 @admin.register(InboundEvent)
-class InboundEventAdmin(LocationScopedAdmin):
+class InboundEventAdmin(ReadOnlyAdminMixin, LocationScopedAdmin):
     """What athena told us, and where each event ended; parked ones can be processed again."""
 
     change_form_template = "sync/inbound_event_change_form.html"
@@ -646,15 +637,6 @@ class InboundEventAdmin(LocationScopedAdmin):
         if sees_all_locations(request.user):
             return InboundEvent.objects.all()
         return super().get_queryset(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="Event", ordering="pk")
     def event(self, obj: InboundEvent) -> str:
@@ -726,7 +708,7 @@ class PortalDeliveryInline(admin.TabularInline):
 
 
 @admin.register(PortalEvent)
-class PortalEventAdmin(admin.ModelAdmin):
+class PortalEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """What the portal is told (thin: ids and field names) and each delivery attempt."""
 
     list_display = ["public_id", "type", "department", "patient_cell", "state", "attempts", "created_at", "delivered"]
@@ -739,15 +721,6 @@ class PortalEventAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return super().get_queryset(request).for_departments(Department.objects.for_user(request.user))  # type: ignore[attr-defined]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     @admin.display(description="Patient")
     def patient_cell(self, obj: PortalEvent) -> str:
         return _patient_link(obj.patient_id)
@@ -758,21 +731,12 @@ class PortalEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
+class WebhookEndpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The portal's receiver: delivering, or held after a 410 until an admin re-enables it."""
 
     change_form_template = "sync/endpoint_change_form.html"
     list_display = ["url", "status", "last_success", "last_failure", "held_events", "failures_last_hour"]
     readonly_fields = ["url", "disabled_at", "disabled_reason", "last_success_at", "last_failure_at"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="Status")
     def status(self, obj: WebhookEndpoint) -> str:
