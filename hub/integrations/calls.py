@@ -1,4 +1,4 @@
-"""Pieces the Twilio and Clover clients share: the audit record of one attempt and transport helpers.
+"""Pieces the partner clients share: the audit record of one attempt, the session, transport helpers.
 
 A client hands one `CallRecord` per HTTP attempt to the audit sink it was given (the hub writes it
 as an audit row). Records carry route templates, statuses and vendor error codes, never values.
@@ -7,11 +7,15 @@ as an audit row). Records carry route templates, statuses and vendor error codes
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,30 @@ class CallRecord:
 
 
 AuditSink = Callable[[CallRecord], None]
+
+
+class PartnerClient:
+    """A partner's HTTP client: one pooled session without transport-level retries (a request goes
+    out again only when the caller's ledger says so) and one audit record per attempt."""
+
+    partner = "partner"  # named in the log line when the audit sink fails
+
+    def __init__(
+        self, config: Any, *, audit_sink: AuditSink | None = None, session: requests.Session | None = None
+    ) -> None:
+        self.config = config
+        self.audit_sink = audit_sink or (lambda record: None)
+        self.session = session or requests.Session()
+        adapter = HTTPAdapter(max_retries=0, pool_connections=2, pool_maxsize=8)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def _audit(self, record: CallRecord) -> None:
+        try:
+            self.audit_sink(record)
+        except Exception:
+            logger.exception("%s audit sink failed for %s %s", self.partner, record.method, record.route)
+            raise
 
 
 def safe_json(response: requests.Response) -> Any:

@@ -9,17 +9,13 @@ line or an exception.
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 
 import requests
-from requests.adapters import HTTPAdapter
 
-from hub.integrations.calls import AuditSink, CallRecord, retry_after
+from hub.integrations.calls import CallRecord, PartnerClient, retry_after
 from hub.integrations.clearinghouse.errors import ClearinghousePermanentError, ClearinghouseTransientError
-
-logger = logging.getLogger(__name__)
 
 INQUIRY_ROUTE = "/270"
 X12_CONTENT_TYPE = "application/edi-x12"
@@ -42,29 +38,11 @@ class ClearinghouseAnswer:
     request_id: str = ""
 
 
-class ClearinghouseClient:
+class ClearinghouseClient(PartnerClient):
     """Sends 270s; one audit record per attempt; no automatic retries (the check's row decides)."""
 
-    def __init__(
-        self,
-        config: ClearinghouseConfig,
-        *,
-        audit_sink: AuditSink | None = None,
-        session: requests.Session | None = None,
-    ) -> None:
-        self.config = config
-        self.audit_sink = audit_sink or (lambda record: None)
-        self.session = session or requests.Session()
-        adapter = HTTPAdapter(max_retries=0, pool_connections=2, pool_maxsize=8)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-
-    def _audit(self, record: CallRecord) -> None:
-        try:
-            self.audit_sink(record)
-        except Exception:
-            logger.exception("clearinghouse audit sink failed for %s %s", record.method, record.route)
-            raise
+    config: ClearinghouseConfig
+    partner = "clearinghouse"
 
     def send_270(self, text: str) -> ClearinghouseAnswer:
         """POST /270: one real-time eligibility inquiry; the answer is a 271, 999 or TA1 interchange."""

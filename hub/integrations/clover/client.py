@@ -10,16 +10,14 @@ never reach a record, a log line or an exception.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import requests
-from requests.adapters import HTTPAdapter
 
-from hub.integrations.calls import AuditSink, CallRecord, retry_after, safe_json, was_sent
+from hub.integrations.calls import CallRecord, PartnerClient, retry_after, safe_json, was_sent
 from hub.integrations.clover.errors import (
     CloverAmbiguousError,
     CloverDeclinedError,
@@ -28,8 +26,6 @@ from hub.integrations.clover.errors import (
     CloverPermanentError,
     CloverTransientError,
 )
-
-logger = logging.getLogger(__name__)
 
 CHARGES_ROUTE = "/v1/charges"
 CHARGE_ROUTE = "/v1/charges/{chargeId}"
@@ -114,32 +110,17 @@ class CloverRefund:
         )
 
 
-class CloverClient:
+class CloverClient(PartnerClient):
     """Clover e-commerce client: one session, one audit record per attempt, keys supplied by the caller."""
 
-    def __init__(
-        self, config: CloverConfig, *, audit_sink: AuditSink | None = None, session: requests.Session | None = None
-    ) -> None:
-        self.config = config
-        self.audit_sink = audit_sink or (lambda record: None)
-        self.session = session or requests.Session()
-        # No transport-level retries: only the ledger decides when a financial call goes out again.
-        adapter = HTTPAdapter(max_retries=0, pool_connections=2, pool_maxsize=8)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+    config: CloverConfig
+    partner = "clover"
 
     def _url(self, template: str, **values: str) -> str:
         path = template
         for name, value in values.items():
             path = path.replace("{" + name + "}", quote(value, safe=""))
         return self.config.base_url.rstrip("/") + path
-
-    def _audit(self, record: CallRecord) -> None:
-        try:
-            self.audit_sink(record)
-        except Exception:
-            logger.exception("clover audit sink failed for %s %s", record.method, record.route)
-            raise
 
     def _send(
         self, method: str, route: str, url: str, *, json_body: dict[str, Any] | None = None, idempotency_key: str = ""

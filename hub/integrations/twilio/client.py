@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import requests
-from requests.adapters import HTTPAdapter
 
-from hub.integrations.calls import AuditSink, CallRecord, retry_after, safe_json, was_sent
+from hub.integrations.calls import AuditSink, CallRecord, PartnerClient, retry_after, safe_json, was_sent
 from hub.integrations.twilio.errors import (
     OPTED_OUT_CODE,
     TwilioAmbiguousError,
@@ -29,8 +27,6 @@ from hub.integrations.twilio.errors import (
     TwilioPermanentError,
     TwilioTransientError,
 )
-
-logger = logging.getLogger(__name__)
 
 MESSAGES_ROUTE = "/2010-04-01/Accounts/{AccountSid}/Messages.json"
 MESSAGE_ROUTE = "/2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}.json"
@@ -82,19 +78,16 @@ def _rfc2822(value: Any) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
-class TwilioClient:
+class TwilioClient(PartnerClient):
     """Twilio Messages API client: one session, one audit record per attempt, no automatic resends."""
+
+    config: TwilioConfig
+    partner = "twilio"
 
     def __init__(
         self, config: TwilioConfig, *, audit_sink: AuditSink | None = None, session: requests.Session | None = None
     ) -> None:
-        self.config = config
-        self.audit_sink = audit_sink or (lambda record: None)
-        self.session = session or requests.Session()
-        # No transport-level retries: a create must never be resent without the ledger's say-so.
-        adapter = HTTPAdapter(max_retries=0, pool_connections=2, pool_maxsize=8)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        super().__init__(config, audit_sink=audit_sink, session=session)
         self.session.auth = (config.account_sid, config.auth_token)
 
     def _url(self, template: str, **values: str) -> str:
@@ -102,13 +95,6 @@ class TwilioClient:
         for name, value in values.items():
             path = path.replace("{" + name + "}", quote(value, safe=""))
         return self.config.base_url.rstrip("/") + path
-
-    def _audit(self, record: CallRecord) -> None:
-        try:
-            self.audit_sink(record)
-        except Exception:
-            logger.exception("twilio audit sink failed for %s %s", record.method, record.route)
-            raise
 
     def _send(
         self,
