@@ -432,6 +432,21 @@ def _staff(actor: Any) -> Actor | None:
     return Actor(type="user", id=str(actor.pk), label=actor.get_username()) if getattr(actor, "pk", None) else None
 
 
+def _review_audit(review: OcrReview, decision: str, actor: Any) -> None:
+    """Who decided what on which card; the fields are named, never their values."""
+    audit_record(
+        system=AuditEvent.System.HUB,
+        direction=AuditEvent.Direction.INTERNAL,
+        action="ocr-review",
+        patient_ref=review.patient_id,
+        department_ref=review.department_id,
+        object_type="ocr_review",
+        object_id=review.pk,
+        detail={"fields": review.fields, "decision": decision},
+        actor=_staff(actor),
+    )
+
+
 @transaction.atomic
 def ocr_review_accept(*, review: OcrReview, values: dict[str, str], actor: Any) -> OcrReview:
     """Staff confirmed (or corrected) the doubtful fields against the image; the card flows on."""
@@ -463,17 +478,7 @@ def ocr_review_accept(*, review: OcrReview, values: dict[str, str], actor: Any) 
             insurance.save(update_fields=["athena_insurance_package_id", "updated_at"])
     upload.state = State.READ
     upload.save(update_fields=["state", "updated_at"])
-    audit_record(
-        system=AuditEvent.System.HUB,
-        direction=AuditEvent.Direction.INTERNAL,
-        action="ocr-review",
-        patient_ref=upload.patient_id,
-        department_ref=upload.department_id,
-        object_type="ocr_review",
-        object_id=review.pk,
-        detail={"fields": review.fields, "decision": "accepted"},
-        actor=_staff(actor),
-    )
+    _review_audit(review, "accepted", actor)
     member_id = cleaned.get("member_id") or json.loads(upload.reading or "{}").get("member_id") or ""
     _continue(upload, member_id=member_id)
     return review
@@ -491,15 +496,5 @@ def ocr_review_new_photo(*, review: OcrReview, reason: str, actor: Any) -> OcrRe
     review.decided_at = timezone.now()
     review.save()
     card_upload_unreadable(upload=review.upload, why="staff could not read the card", actor=actor)
-    audit_record(
-        system=AuditEvent.System.HUB,
-        direction=AuditEvent.Direction.INTERNAL,
-        action="ocr-review",
-        patient_ref=review.patient_id,
-        department_ref=review.department_id,
-        object_type="ocr_review",
-        object_id=review.pk,
-        detail={"fields": review.fields, "decision": "new_photo"},
-        actor=_staff(actor),
-    )
+    _review_audit(review, "new_photo", actor)
     return review
