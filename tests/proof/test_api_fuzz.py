@@ -11,7 +11,8 @@ cannot state per field — one of two fields required, an end after a start, dat
 today, athena's own refusal of ids it does not know. A rejection is excused only when it is a
 problem+json 400/422 whose every error is one of the `STATED_ELSEWHERE` rules below, or a
 refusal of an uploaded file whose bytes are not a readable photo (`PHOTO_REFUSALS`): the schema
-can call a file only "binary".
+can call a file only "binary". And `ensure_resource_availability` takes any 404 after a create
+for a lost resource; a 404 about an object named in the body (`BODY_REFERENCE_NOT_FOUND`) is not.
 
 CI runs a fixed budget (`PROOF_FUZZ_EXAMPLES`, default 25 per operation, seed `PROOF_FUZZ_SEED`);
 the `slow` run goes deeper.
@@ -98,11 +99,19 @@ def _problem(interaction: Any) -> dict[str, Any]:
         return {}
 
 
+# 404s about an object named in the body, not the path: the path's resource was there all along.
+BODY_REFERENCE_NOT_FOUND = {"insurance-not-found"}
+
+
 def stated_elsewhere(check: str, interaction: Any) -> bool:
     """A schema-valid request refused for a rule the schema cannot state (and said so clearly)."""
+    problem = _problem(interaction)
+    if check == "ensure_resource_availability":
+        # The check reads any 404 after a create as "the created resource is gone"; a card upload
+        # naming an insurance of another patient (or none) is refused for that body field alone.
+        return problem.get("status") == 404 and problem.get("code") in BODY_REFERENCE_NOT_FOUND
     if check != "positive_data_acceptance":
         return False
-    problem = _problem(interaction)
     if problem.get("code") in PHOTO_REFUSALS and problem.get("status") in (413, 415, 422):
         return True
     if problem.get("status") not in (400, 422):
