@@ -46,3 +46,24 @@ def test_a_short_day_fills_conflicts_parked_and_failed_work_portal_events_and_th
     printed = out.getvalue()
     assert "Done in" in printed and "conflict" in printed
     assert not any(p.last_name in printed for p in Patient.objects.all())
+
+
+def test_the_portal_credentials_make_run_printed_keep_working_after_the_demo_day(
+    sandbox: Sandbox, settings: Any, tmp_path: Any
+) -> None:
+    import json
+
+    from tests.api.conftest import fetch_token
+
+    settings.VAR_DIR = tmp_path
+    settings.PORTAL_WEBHOOK_URL = f"{sandbox.url}/_portal/webhooks"
+    make_department(make_practice(), athena_department_id="1", name="Harbor Family Medicine")
+    call_command("seed_demo", "--skip-import", stdout=io.StringIO())
+    printed = json.loads((tmp_path / "demo-credentials.json").read_text())["portal"]
+
+    call_command(
+        "demo_activity", "--in-process", "--minutes", "0.05", "--events", "1", "--seed", "3", stdout=io.StringIO()
+    )
+
+    assert fetch_token(printed["client_id"], printed["client_secret"], "read").status_code == 200
+    assert json.loads((tmp_path / "demo-credentials.json").read_text())["portal"] == printed

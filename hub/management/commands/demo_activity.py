@@ -3,8 +3,8 @@
 It plays the two outside parties the hub sits between, on synthetic data only:
 
 - the **portal**, through the real portal API with a real OAuth client (`demo-portal`, created on
-  first use; its secret is kept in `var/demo-portal-client.json`, mode 0600): registrations,
-  demographic updates, insurances, bookings, cancellations and check-ins;
+  first use; its secret is kept with seed_demo's in `var/demo-credentials.json`, mode 0600):
+  registrations, demographic updates, insurances, bookings, cancellations and check-ins;
 - **athena's front desk**, through the sandbox's control surface (`/_sandbox/edits` at
   `ATHENA_BASE_URL`): legal-name and contact edits, walk-in bookings, cancellations, check-ins,
   and a few injected faults.
@@ -44,7 +44,6 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import requests
@@ -52,7 +51,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-DEMO_CLIENT = "demo-portal"
+from hub.management.commands.seed_demo import DEMO_PORTAL, credentials_file
+
 SCOPES = ("read", "patients:write", "intake:write", "insurance:write", "appointments:write")
 FIRST_NAMES = (
     "Avery", "Jordan", "Rowan", "Elena", "Marcus", "Priya", "Tomas", "Grace", "Hiroshi", "Amara",
@@ -182,22 +182,29 @@ class InProcessPortal(Portal):
 
 
 def demo_portal_credentials() -> tuple[str, str]:
-    """The demo portal client's id and secret: created once, secret kept under var/ (0600)."""
+    """The demo portal client's id and secret, shared with `seed_demo` (var/demo-credentials.json, 0600).
+
+    The secret is shown once: only when the local copy is gone is a new one issued, and it is kept
+    in the same file, so the credentials `make run` printed and the ones used here never part.
+    """
+    from hub.management.commands.seed_demo import DEMO_PORTAL
     from intake.models import PortalClient
     from intake.portal_clients import portal_client_create, portal_client_rotate_secret
 
-    path = Path(settings.VAR_DIR) / "demo-portal-client.json"
-    client = PortalClient.objects.filter(name=DEMO_CLIENT).select_related("application").first()
+    path = credentials_file()
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    known = stored.get("portal") or {}
+    client = PortalClient.objects.filter(name=DEMO_PORTAL).select_related("application").first()
     if client is None:
-        client, client_id, secret = portal_client_create(name=DEMO_CLIENT, department_ids=None, scopes=list(SCOPES))
+        client, client_id, secret = portal_client_create(name=DEMO_PORTAL, department_ids=None, scopes=list(SCOPES))
+    elif known.get("client_id") == client.application.client_id and known.get("client_secret"):
+        return known["client_id"], known["client_secret"]
     else:
-        known = json.loads(path.read_text()) if path.exists() else {}
-        if known.get("client_id") == client.application.client_id and known.get("secret"):
-            return known["client_id"], known["secret"]
-        # The secret is shown once: without the local copy, issue a new one (the old one is not needed).
         secret = portal_client_rotate_secret(client=client, overlap=dt.timedelta(0))
         client_id = client.application.client_id
-    path.write_text(json.dumps({"client_id": client_id, "secret": secret}))
+    stored["portal"] = {"name": DEMO_PORTAL, "client_id": client_id, "client_secret": secret}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(stored, indent=2))
     os.chmod(path, 0o600)
     return client_id, secret
 
@@ -708,7 +715,7 @@ class Command(BaseCommand):
 
         started = time.monotonic()
         deadline = started + max(0.0, float(options["minutes"])) * 60
-        if options["first_run_only"] and Submission.objects.filter(client__name=DEMO_CLIENT).exists():
+        if options["first_run_only"] and Submission.objects.filter(client__name=DEMO_PORTAL).exists():
             self.stdout.write("The demo portal has been busy before; nothing to do.")
             return
         desk = FrontDesk(settings.ATHENA_BASE_URL)
