@@ -6,7 +6,8 @@ The live-stack version of `tests/proof/test_idempotency_storm.py`. Patients for 
 booking keys are registered through the portal API first, and their charts created in athena.
 Then registrations, insurances and bookings are mixed across `--keys` Idempotency-Keys; every
 request of every key is released at once (one barrier) and sent over its own connection to the
-hub's web server, `--concurrency` identical requests per key.
+hub's web server (two worker processes, as `make run`, so requests of one key race across
+processes too), `--concurrency` identical requests per key.
 
 Each key passes when its answers are 202 or 409 (its first request still running), at least one
 is 202, every 202 carries the same body, and exactly one 202 is not marked `Idempotent-Replayed`
@@ -67,6 +68,7 @@ def main() -> int:
     parser.add_argument("--keys", type=int, default=30)
     parser.add_argument("--concurrency", type=int, default=50, help="identical requests per key, all at once")
     parser.add_argument("--athena-rate", type=float, default=10.0, help="athena's per-second limit R in this run")
+    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes (2, as `make run`)")
     parser.add_argument("--drain-timeout", type=float, default=300.0)
     parser.add_argument("--pg", action="store_true", help="PostgreSQL + Redis instead of SQLite + ORM broker")
     parser.add_argument("--json", action="store_true")
@@ -74,7 +76,7 @@ def main() -> int:
 
     hub_env = {"ATHENA_RATE_LIMIT_PER_SECOND": str(args.athena_rate)}
     sandbox_config = {"throttle": {"per_second": args.athena_rate, "burst": args.athena_rate}}
-    with live_stack(pg=args.pg, hub_env=hub_env, sandbox_config=sandbox_config) as stack:
+    with live_stack(pg=args.pg, hub_env=hub_env, sandbox_config=sandbox_config, web_workers=args.web_workers) as stack:
         token = portal_token(stack, "storm-portal")
         auth = {"Authorization": f"Bearer {token}"}
         use_hub_database(stack)

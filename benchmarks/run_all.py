@@ -14,8 +14,9 @@ exit code is 1 when any figure misses, 0 otherwise.
 of each figure's name, so a quick figure is never mistaken for a full one. `--only` takes run
 names or their prefixes (`writeback` selects both write-back runs); see RUNS.
 
-benchmarks/results.json is a JSON list of {"name", "value", "unit", "target", "meets"}; it is a
-by-product of a run on one machine and not committed (the README's figures are the record).
+benchmarks/results.json is a JSON list of {"name", "value", "unit", "target", "meets"}, and
+benchmarks/results.raw.json holds each script's whole JSON output; both are by-products of a run
+on one machine and not committed (the README's figures are the record).
 """
 
 from __future__ import annotations
@@ -107,19 +108,19 @@ RUNS = [
             (
                 "EHR change → portal webhook, p99",
                 "ms",
-                "< 250, 0 missing",
+                "< 250 ms, 0 missing",
                 lambda d: (d.get("e2e_p99_ms"), _lt(d.get("e2e_p99_ms"), 250) and d.get("missing") == 0),
             ),
             (
                 "athena webhook acknowledged, p99",
                 "ms",
-                "< 50",
+                "< 50 ms",
                 lambda d: (d.get("ack_p99_ms"), _lt(d.get("ack_p99_ms"), 50)),
             ),
             (
                 "hub ÷ bare loopback relay, p99",
                 "x",
-                "≤ 5",
+                "≤ 5x",
                 lambda d: (d.get("ratio"), isinstance(d.get("ratio"), int | float) and d["ratio"] <= 5),
             ),
         ],
@@ -155,7 +156,7 @@ RUNS = [
             (
                 "write-back throughput ÷ rate limit R",
                 "x R",
-                "≥ 0.9, 0 duplicates",
+                "≥ 0.9 R, 0 duplicates",
                 lambda d: (d.get("ratio"), _ge(d.get("ratio"), 0.9) and d.get("duplicates") == 0),
             ),
         ],
@@ -184,7 +185,7 @@ RUNS = [
             (
                 "OCR per card side, p95",
                 "s",
-                "< 1.5",
+                "< 1.5 s",
                 lambda d: (_num(d, "seconds_per_side", "p95"), _lt(_num(d, "seconds_per_side", "p95"), 1.5)),
             ),
             (
@@ -212,7 +213,7 @@ RUNS = [
             (
                 "audit search, worst p95",
                 "ms",
-                "< 200",
+                "< 200 ms",
                 lambda d: (d.get("worst_p95_ms"), _lt(d.get("worst_p95_ms"), 200)),
             ),
         ],
@@ -228,7 +229,7 @@ RUNS = [
         "100 req/s, 60 s",
         "100 req/s, 20 s",
         [
-            ("portal API under load, p99", "ms", "< 500", lambda d: (d.get("p99_ms"), _lt(d.get("p99_ms"), 500))),
+            ("portal API under load, p99", "ms", "< 500 ms", lambda d: (d.get("p99_ms"), _lt(d.get("p99_ms"), 500))),
             ("portal API under load, errors", "", "0", lambda d: (d.get("errors"), d.get("errors") == 0)),
             (
                 "portal API under load, achieved rate",
@@ -310,7 +311,7 @@ def failed_rows(run: Run, size: str, reason: str) -> list[Row]:
     return [Row(f"{name} [{size}]", reason, unit, target, False) for name, unit, target, _ in run.figures]
 
 
-def execute(run: Run, *, quick: bool, pg: bool) -> list[Row]:
+def execute(run: Run, *, quick: bool, pg: bool, raw: dict[str, Any]) -> list[Row]:
     size = run.size_quick if quick else run.size_full
     script = BENCHMARKS / run.script
     if not script.exists():
@@ -334,6 +335,7 @@ def execute(run: Run, *, quick: bool, pg: bool) -> list[Row]:
         return failed_rows(run, size, f"timed out after {timeout:.0f} s")
     elapsed = time.monotonic() - started
     data = parse_json(stdout)
+    raw[run.name] = {"args": args[2:], "exit": process.returncode, "seconds": round(elapsed, 1), "output": data}
     print(f"    exit {process.returncode} after {elapsed:.0f} s", file=sys.stderr, flush=True)
     if data is None:
         tail = (stderr.strip().splitlines() or ["no output"])[-1][:200]
@@ -359,7 +361,7 @@ def table(rows: list[Row]) -> str:
         (
             r.name,
             shown(r),
-            f"{r.target} {r.unit}".strip() if r.unit else r.target,
+            r.target,
             {True: "yes", False: "NO", None: "skip"}[r.meets],
         )
         for r in rows
@@ -389,9 +391,12 @@ def main() -> int:
         parser.error(f"--only matches no run; runs are {', '.join(r.name for r in RUNS)}")
     started = time.monotonic()
     rows: list[Row] = []
+    raw: dict[str, Any] = {}
     for run in runs:
-        rows += execute(run, quick=args.quick, pg=args.pg)
+        rows += execute(run, quick=args.quick, pg=args.pg, raw=raw)
     args.output.write_text(json.dumps([row.as_dict() for row in rows], indent=2, ensure_ascii=False) + "\n")
+    # Every script's whole JSON beside it, for looking into a figure (git-ignored too).
+    args.output.with_suffix(".raw.json").write_text(json.dumps(raw, indent=2, ensure_ascii=False) + "\n")
     database = "PostgreSQL + Redis" if args.pg else "SQLite + ORM broker"
     mode = "quick sizes" if args.quick else "full sizes"
     print(f"\n{database}, {mode}, {time.monotonic() - started:.0f} s in all\n")
