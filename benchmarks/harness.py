@@ -2,7 +2,9 @@
 
 Every benchmark measures the real thing: the sandbox as its own process, the hub's web server
 (gunicorn) and task workers (django-q2 cluster) as in `make run`, on the embedded default
-(SQLite + ORM broker) unless `--pg` points it at PostgreSQL and Redis.
+(SQLite + ORM broker) unless `--pg` points it at PostgreSQL and Redis. The stack's temporary
+directory (databases, process logs) is removed after a clean run; it is kept, and named on
+stderr, when the benchmark fails or `BENCH_KEEP` is set.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -200,8 +203,13 @@ def live_stack(
         if start_cluster:
             stack.start("cluster", [PYTHON, "manage.py", "qcluster"])
         yield stack
+    except BaseException:
+        print(f"benchmark stack kept for its logs: {workdir}", file=sys.stderr)
+        raise
     finally:
         stack.stop()
+    if not os.environ.get("BENCH_KEEP"):
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 DEFAULT_SCOPES = ("read", "patients:write", "insurance:write", "appointments:write")
