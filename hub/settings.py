@@ -244,6 +244,9 @@ OAUTH2_PROVIDER = {
 # How long a rotated-out portal client secret keeps working, so the portal can roll without downtime.
 HUB_PORTAL_SECRET_OVERLAP_HOURS = env_int("HUB_PORTAL_SECRET_OVERLAP_HOURS", 24)
 HUB_IDEMPOTENCY_KEY_TTL_HOURS = env_int("HUB_IDEMPOTENCY_KEY_TTL_HOURS", 48)
+# Open-slot searches are answered from a cache this long (0: always ask athena); any appointment
+# change the hub learns of at a location forgets that location's searches at once.
+HUB_SLOT_CACHE_SECONDS = env_int("HUB_SLOT_CACHE_SECONDS", 20)
 
 # --- athenaOne -----------------------------------------------------------------------------------
 

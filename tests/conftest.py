@@ -116,3 +116,12 @@ def task_queue(db: Any, django_capture_on_commit_callbacks: Any) -> Iterator[Tas
     yield queue
     if queue._broker is not None:
         queue._broker.purge_queue()
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache() -> Iterator[None]:
+    """Each test starts with an empty cache (cached slot searches must not outlive their test's rows)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

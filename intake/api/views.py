@@ -34,6 +34,7 @@ from intake.api.problems import Problem
 from intake.cards import card_upload_accept
 from intake.completeness import missing_fields
 from intake.models import PortalClient, Submission
+from intake.slots import slots_search
 from sync.models import PortalEvent
 from sync.portal_events import event_payload
 
@@ -424,19 +425,6 @@ class InsuranceCardView(PortalAPIView):
         )
 
 
-def _slot_payload(slot: Any, location_id: str) -> dict[str, Any]:
-    return {
-        "slot_id": slot.appointment_id,
-        "location_id": location_id,
-        "provider_id": slot.provider_id,
-        "appointment_type_id": slot.appointment_type_id,
-        "appointment_type": slot.appointment_type,
-        "date": slot.date,
-        "start_time": slot.start_time,
-        "duration_minutes": slot.duration_minutes,
-    }
-
-
 class SlotListView(PortalAPIView):
     scopes = {"GET": "read"}
 
@@ -453,13 +441,13 @@ class SlotListView(PortalAPIView):
         query = self.validated_query(s.SlotQuerySerializer)
         department = self.location(query["location_id"])
         try:
-            slots = athena_client().list_open_slots(
-                department_id=department.athena_department_id,
-                start_date=query["start"],
-                end_date=query["end"],
+            payload = slots_search(
+                department=department,
+                start=query["start"],
+                end=query["end"],
                 provider_ids=query["provider_id"].split(",") if query.get("provider_id") else None,
                 reason_ids=query["reason_id"].split(",") if query.get("reason_id") else None,
-                appointment_type_id=query.get("appointment_type_id"),
+                appointment_type_id=query.get("appointment_type_id") or None,
             )
         except AthenaPermanentError as exc:
             # athena refused the search itself: retrying the same request cannot help.
@@ -468,7 +456,6 @@ class SlotListView(PortalAPIView):
             raise Problem(
                 503, "athena-unavailable", "athena could not list open slots right now; retry shortly."
             ) from exc
-        payload = [_slot_payload(slot, department.athena_department_id) for slot in slots if slot.status == "o"]
         return Response(s.SlotOut(payload, many=True).data)
 
 

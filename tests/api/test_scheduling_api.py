@@ -210,3 +210,65 @@ def test_events_backfill_pages_through_a_cursor_and_only_shows_granted_locations
     assert empty == {"events": [], "next_cursor": rest["next_cursor"], "has_more": False}
     assert portal.get("/api/v1/events", after=-1).status_code == 400
     assert PortalEvent.objects.filter(department=clinics["austin"]).exists()
+
+
+SLOTS_ROUTE = "/v1/{practiceid}/appointments/open"
+
+
+def slot_search(portal: Portal, kind: str) -> list[dict[str, Any]]:
+    today = timezone.localdate()
+    response = portal.get(
+        "/api/v1/slots",
+        location_id="1",
+        appointment_type_id=kind,
+        start=today.isoformat(),
+        end=(today + dt.timedelta(days=14)).isoformat(),
+    )
+    assert response.status_code == 200
+    return list(response.json())
+
+
+def test_a_repeated_slot_search_is_answered_without_asking_athena_again(
+    portal: Portal, sandbox: Sandbox, settings: Any
+) -> None:
+    settings.HUB_SLOT_CACHE_SECONDS = 60
+    kind = a_kind()
+    first = slot_search(portal, kind)
+    second = slot_search(portal, kind)
+    assert first and second == first
+    assert len(sandbox.requests(route=SLOTS_ROUTE)) == 1
+
+
+def test_an_appointment_change_at_the_location_forgets_its_cached_slots(
+    portal: Portal, sandbox: Sandbox, settings: Any, clinics: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.HUB_SLOT_CACHE_SECONDS = 60
+    kind = a_kind()
+    before = slot_search(portal, kind)
+    taken = before[0]
+    other = next(build_athena_client().search_patients(department_id="1"))
+    sandbox.edit(
+        {
+            "type": "appointment.book",
+            "appointmentid": taken["slot_id"],
+            "patientid": other.patient_id,
+            "appointmenttypeid": taken["appointment_type_id"],
+        }
+    )
+    assert slot_search(portal, kind) == before  # the hub has not heard of the booking yet
+
+    with django_capture_on_commit_callbacks(execute=True):
+        make_appointment(
+            clinics["boston"], patient=make_patient(clinics["boston"]), athena_appointment_id=taken["slot_id"]
+        )
+    after = slot_search(portal, kind)
+    assert taken["slot_id"] not in {slot["slot_id"] for slot in after}
+    assert len(sandbox.requests(route=SLOTS_ROUTE)) == 2
+
+
+def test_with_the_slot_cache_off_every_search_asks_athena(portal: Portal, sandbox: Sandbox, settings: Any) -> None:
+    settings.HUB_SLOT_CACHE_SECONDS = 0
+    kind = a_kind()
+    slot_search(portal, kind)
+    slot_search(portal, kind)
+    assert len(sandbox.requests(route=SLOTS_ROUTE)) == 2
