@@ -99,6 +99,15 @@ class TaskQueue:
     def capture(self) -> Any:
         return self._capture(execute=True)
 
+    def clear(self) -> None:
+        from django_q.models import OrmQ
+
+        if self._orm:
+            OrmQ.objects.all().delete()
+        else:
+            assert self._broker is not None
+            self._broker.purge_queue()
+
     def tasks(self) -> list[dict[str, Any]]:
         from django_q.models import OrmQ
         from django_q.signing import SignedPackage

@@ -7,14 +7,13 @@ import json
 from typing import Any
 
 import pytest
-from django_q.models import OrmQ
-from django_q.signing import SignedPackage
 from PIL import Image
 
 from hub.fields import decrypt_bytes
 from intake.card_storage import card_dir
 from intake.models import CardImage, CardUpload, IdempotencyKey, Submission
 from tests.api.conftest import Portal, make_portal
+from tests.conftest import TaskQueue
 from tests.factories import make_patient
 from tests.ocr_flow.conftest import png, stored_files, upload_card
 
@@ -86,10 +85,11 @@ def test_a_missing_front_is_a_validation_error(card_portal: Portal, patient: Any
 
 
 def test_a_good_upload_is_stored_encrypted_and_queued_with_ids_only(
-    card_portal: Portal, patient: Any, settings: Any
+    card_portal: Portal, patient: Any, settings: Any, task_queue: TaskQueue
 ) -> None:
     front, back = jpeg(), png()
-    response = upload_card(card_portal, patient, front, back)
+    with task_queue.capture():
+        response = upload_card(card_portal, patient, front, back)
     assert response.status_code == 202, response.content
     body = response.json()
     assert body["kind"] == "insurance_card" and body["status"] == "processing"
@@ -102,7 +102,7 @@ def test_a_good_upload_is_stored_encrypted_and_queued_with_ids_only(
         assert data not in raw and decrypt_bytes(raw) == data  # encrypted at rest
         assert (card_dir() / images[side].file_name).stat().st_mode & 0o077 == 0
     assert not str(card_dir()).startswith(str(settings.STATIC_ROOT))
-    tasks = [SignedPackage.loads(row.payload) for row in OrmQ.objects.all()]
+    tasks = task_queue.tasks()
     card_tasks = [task for task in tasks if task["func"] == "intake.tasks.read_card_upload"]
     assert [task["args"] for task in card_tasks] == [(upload.pk,)]
     assert front not in json.dumps([str(task) for task in tasks]).encode()

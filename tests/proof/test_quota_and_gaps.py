@@ -22,7 +22,6 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.utils import timezone
-from django_q.models import OrmQ
 
 from hub.alerts import alerts_evaluate
 from hub.athena import build_athena_client
@@ -31,7 +30,7 @@ from sync import tasks
 from sync.feeds import feeds_poll
 from sync.models import InboundEvent, PortalEvent, WriteIntent
 from tests.api.conftest import Portal, make_portal, registration
-from tests.conftest import Sandbox
+from tests.conftest import Sandbox, TaskQueue
 from tests.factories import letters, make_department, make_practice
 from tests.proof.helpers import drain_intents, process_inbound
 
@@ -45,7 +44,9 @@ def boston(sandbox: Sandbox, settings: Any) -> Portal:
     return make_portal("gaps-portal", locations=["1"])
 
 
-def test_when_athenas_quota_runs_out_writes_wait_alert_and_drain_on_their_own(boston: Portal, sandbox: Sandbox) -> None:
+def test_when_athenas_quota_runs_out_writes_wait_alert_and_drain_on_their_own(
+    boston: Portal, sandbox: Sandbox, task_queue: TaskQueue
+) -> None:
     sandbox.control("PUT", "quota", json={"remaining": 0})
     for n in range(6):
         body = registration(last_name=f"Quotawait{letters(n)}", email=f"quota{n}@example.test")
@@ -74,9 +75,10 @@ def test_when_athenas_quota_runs_out_writes_wait_alert_and_drain_on_their_own(bo
     RateLimitBucket.objects.update(paused_until=0)
     for intent in intents:
         WriteIntent.objects.filter(pk=intent.pk).update(next_attempt_at=intent.next_attempt_at - wait)
-    OrmQ.objects.all().delete()  # the stale nudges are gone; the sweeper must find the work itself
-    tasks.sweep()
-    assert [queued.func() for queued in OrmQ.objects.all()] == ["sync.tasks.run_intents"]
+    task_queue.clear()  # the stale nudges are gone; the sweeper must find the work itself
+    with task_queue.capture():
+        tasks.sweep()
+    assert [queued["func"] for queued in task_queue.tasks()] == ["sync.tasks.run_intents"]
     tasks.run_intents()
 
     assert set(WriteIntent.objects.values_list("state", flat=True)) == {"succeeded"}
