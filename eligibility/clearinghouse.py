@@ -11,7 +11,7 @@ from functools import lru_cache
 from django.conf import settings
 
 from hub import context
-from hub.audit import audit_record
+from hub.audit import audit_record, journaled
 from hub.integrations.calls import CallRecord
 from hub.integrations.clearinghouse.client import ClearinghouseClient, ClearinghouseConfig
 from hub.models import AuditEvent
@@ -23,6 +23,7 @@ OUTCOMES = {
 }
 
 
+@journaled(AuditEvent.System.CLEARINGHOUSE)
 def clearinghouse_audit(record: CallRecord) -> None:
     """Write one audit row for one clearinghouse HTTP attempt."""
     scope = context.get_call_scope()

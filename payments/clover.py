@@ -11,7 +11,7 @@ from functools import lru_cache
 from django.conf import settings
 
 from hub import context
-from hub.audit import audit_record
+from hub.audit import audit_record, journaled
 from hub.integrations.calls import CallRecord
 from hub.integrations.clover.client import CloverClient, CloverConfig
 from hub.models import AuditEvent
@@ -24,6 +24,7 @@ OUTCOMES = {
 }
 
 
+@journaled(AuditEvent.System.CLOVER)
 def clover_audit(record: CallRecord) -> None:
     """Write one audit row for one Clover HTTP attempt."""
     scope = context.get_call_scope()

@@ -31,6 +31,13 @@ class CallRecord:
 AuditSink = Callable[[CallRecord], None]
 
 
+def audit_started(sink: Any, method: str, route: str) -> None:
+    """Tell a journaling audit sink that a call is about to be sent (plain sinks have nothing to do)."""
+    started = getattr(sink, "started", None)
+    if started is not None:
+        started(method, route)
+
+
 def safe_json(response: requests.Response) -> Any:
     """The body as JSON, or None when it is not JSON."""
     text = response.text.strip()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import requests
 from requests.adapters import HTTPAdapter
 
-from hub.integrations.calls import AuditSink, CallRecord, retry_after
+from hub.integrations.calls import AuditSink, CallRecord, audit_started, retry_after
 from hub.integrations.clearinghouse.errors import ClearinghousePermanentError, ClearinghouseTransientError
 
 logger = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ class ClearinghouseClient:
     def send_270(self, text: str) -> ClearinghouseAnswer:
         """POST /270: one real-time eligibility inquiry; the answer is a 271, 999 or TA1 interchange."""
         url = self.config.base_url.rstrip("/") + INQUIRY_ROUTE
+        audit_started(self.audit_sink, "POST", INQUIRY_ROUTE)
         started = time.monotonic()
         try:
             response = self.session.post(

@@ -19,7 +19,7 @@ from urllib.parse import quote
 import requests
 from requests.adapters import HTTPAdapter
 
-from hub.integrations.calls import AuditSink, CallRecord, retry_after, safe_json, was_sent
+from hub.integrations.calls import AuditSink, CallRecord, audit_started, retry_after, safe_json, was_sent
 from hub.integrations.clover.errors import (
     CloverAmbiguousError,
     CloverDeclinedError,
@@ -149,6 +149,7 @@ class CloverClient:
         headers = {"Authorization": f"Bearer {self.config.api_token}", "Accept": "application/json"}
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
+        audit_started(self.audit_sink, method, route)
         started = time.monotonic()
         try:
             response = self.session.request(

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import requests
 from requests.adapters import HTTPAdapter
 
-from hub.integrations.calls import AuditSink, CallRecord, retry_after, safe_json, was_sent
+from hub.integrations.calls import AuditSink, CallRecord, audit_started, retry_after, safe_json, was_sent
 from hub.integrations.twilio.errors import (
     OPTED_OUT_CODE,
     TwilioAmbiguousError,
@@ -121,6 +121,7 @@ class TwilioClient:
         write: bool = False,
     ) -> Any:
         """One HTTP attempt, classified and audited."""
+        audit_started(self.audit_sink, method, route)
         started = time.monotonic()
         try:
             response = self.session.request(
