@@ -8,15 +8,17 @@ its place, but the new one and every other worker then wait on the lock forever,
 carries nothing out until it is restarted as a whole (the rows wait safely, but nothing works them).
 
 `HubSentinel` treats any sudden death — a worker that died outside a timeout or a recycle, the
-pusher, the monitor — as the end of both queues: it kills the rest of the cluster's processes and
-starts a full set on fresh queues, as a supervisor restarting the cluster would. A task a killed
-worker was running is one a crash interrupted: the broker delivers it again after `retry`, the
-sweepers re-queue due rows, and the ledgers reconcile a write whose outcome the worker never saw.
+pusher, the monitor — as the end of both queues: it starts a new pusher, monitor and full pool of
+workers on fresh queues. Old workers busy with a task finish it (its rows settle as usual; only its
+result, sent to the old monitor, goes nowhere: the broker may deliver the task again, and every
+hub task is a nudge that re-reads its rows); idle ones are stopped at once, and each finished one
+at the next renewal or when the cluster stops.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from django import db
@@ -39,25 +41,39 @@ class HubSentinel(cluster.Sentinel):
     task_queue: Any
     result_queue: Any
 
+    retiring: list[tuple[Any, float]]  # old workers finishing a task, with when they were retired
+
     def reincarnate(self, process: Any) -> None:
         if process is self.monitor:
             return self.renew("the task monitor died")
         if process is self.pusher:
             return self.renew("the task pusher died")
         if process not in self.pool:
-            return None  # a process of the queues already renewed (the guard loop still held it)
+            return None  # a worker of queues already renewed (the guard loop still held it)
         if process.timer.get_obj().value in (_TIMED_OUT, _RECYCLED):
             return super().reincarnate(process)  # django-q2 stopped it itself, holding no queue lock
         return self.renew("a task worker died")
 
     def renew(self, why: str) -> None:
         logger.critical("%s; starting the task cluster's processes again on fresh queues", why)
-        for process in [*self.pool, self.monitor, self.pusher]:
+        now = time.monotonic()
+        retiring = [
+            (worker, since)
+            for worker, since in getattr(self, "retiring", [])
+            if worker.is_alive() and worker.timer.get_obj().value > 0 and now - since < self.timeout
+        ]
+        busy = [worker for worker in self.pool if worker.is_alive() and worker.timer.get_obj().value > 0]
+        retiring += [(worker, now) for worker in busy]
+        keep = {id(worker) for worker, _ in retiring}
+        old = [*getattr(self, "retiring", []), *((worker, now) for worker in self.pool)]
+        stopped = [worker for worker, _ in old if id(worker) not in keep] + [self.monitor, self.pusher]
+        for process in stopped:
             if process is not None and process.is_alive():
                 process.kill()
-        for process in [*self.pool, self.monitor, self.pusher]:
+        for process in stopped:
             if process is not None:
                 process.join(timeout=10)
+        self.retiring = retiring
         for queue in (self.task_queue, self.result_queue):
             queue.cancel_join_thread()  # a lock of the old queue may be held for good: never wait on it
             queue.close()
@@ -71,6 +87,12 @@ class HubSentinel(cluster.Sentinel):
         self.monitor = self.spawn_monitor()
         self.pusher = self.spawn_pusher()
         self.reincarnations += 1
+
+    def stop(self) -> None:
+        for worker, _ in getattr(self, "retiring", []):
+            if worker.is_alive():
+                worker.kill()
+        super().stop()
 
 
 def install() -> None:
