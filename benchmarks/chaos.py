@@ -325,7 +325,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     return op
                 op.target = dict(booking.target)
                 # A cancellation is only possible once the booking reached athena.
-                while time.monotonic() - started < args.give_up:
+                waited_until = time.monotonic() + args.give_up
+                while time.monotonic() < waited_until:
                     status = driver.session().get(
                         f"{stack.hub_url}/api/v1/submissions/{booking.answer['id']}", timeout=30
                     )
