@@ -156,6 +156,7 @@ def live_stack(
         # Twilio and Clover are the sandbox too; their callbacks come back to this hub.
         "TWILIO_BASE_URL": f"http://127.0.0.1:{sandbox_port}/_twilio",
         "CLOVER_BASE_URL": f"http://127.0.0.1:{sandbox_port}/_clover",
+        "CLEARINGHOUSE_BASE_URL": f"http://127.0.0.1:{sandbox_port}/_clearinghouse",
         "TWILIO_STATUS_CALLBACK_URL": f"{hub_url}/webhooks/twilio/status/",
         **(hub_env or {}),
     }
@@ -167,6 +168,9 @@ def live_stack(
         "webhook": {"url": f"{hub_url}/webhooks/athena/"},
         "throttle": {"per_second": 1000.0},  # fast set-up; benchmarks set their own limits
         "oauth": {"tokens_per_minute": 1000},
+        # Clover's webhooks and patients' texts come back to this hub.
+        "clover": {"webhook": {"url": f"{hub_url}/webhooks/clover/"}},
+        "twilio": {"inbound_url": f"{hub_url}/webhooks/twilio/inbound/"},
         **(sandbox_config or {}),
     }
     try:

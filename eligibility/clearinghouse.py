@@ -10,12 +10,13 @@ from functools import lru_cache
 
 from django.conf import settings
 
-from hub.audit import call_audit
+from hub.audit import call_audit, journaled
 from hub.integrations.calls import CallRecord
 from hub.integrations.clearinghouse.client import ClearinghouseClient, ClearinghouseConfig
 from hub.models import AuditEvent
 
 
+@journaled(AuditEvent.System.CLEARINGHOUSE)
 def clearinghouse_audit(record: CallRecord) -> None:
     """Write one audit row for one clearinghouse HTTP attempt."""
     call_audit(record, system=AuditEvent.System.CLEARINGHOUSE, object_type="eligibility_check")

@@ -18,13 +18,14 @@ from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from hub import context
-from hub.audit import CALL_OUTCOMES, audit_record
+from hub.audit import CALL_OUTCOMES, audit_record, journaled
 from hub.integrations.athena.client import AthenaClient, AthenaConfig
 from hub.integrations.athena.errors import AthenaTransientError
 from hub.integrations.athena.support import CachedToken, CallRecord
 from hub.models import AthenaToken, AuditEvent, RateLimitBucket
 
 
+@journaled(AuditEvent.System.ATHENA)
 def athena_audit(record: CallRecord) -> None:
     """Write one audit row for one athena HTTP attempt."""
     scope = context.get_call_scope()

@@ -11,14 +11,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from hub import context
-from hub.models import AuditChainHead, AuditEvent
+from hub.models import AuditChainHead, AuditEvent, CallInFlight
 
 GENESIS_HASH = "0" * 64
 HASHED_FIELDS = (
@@ -194,3 +197,107 @@ def call_audit(record: Any, *, system: str, object_type: str, upstream_key: str 
         department_ref=scope.get("department_ref"),  # type: ignore[arg-type]
         detail={upstream_key: record.object_id} if upstream_key and record.object_id else None,
     )
+
+
+# --- calls cut short ----------------------------------------------------------------------------
+#
+# An outside client audits a call after its answer. A process killed in between (SIGKILL, the OOM
+# killer) would leave a call that reached the other system with no audit row. So a journaling sink
+# first records the call as in flight (committed before the request is sent), and deletes that
+# row in the transaction that appends the audit row; the sweeper audits rows left behind.
+
+_in_flight = threading.local()
+RecordT = TypeVar("RecordT")
+
+
+def _stack() -> list[tuple[str, str, str, int]]:
+    if not hasattr(_in_flight, "calls"):
+        _in_flight.calls = []
+    return _in_flight.calls  # type: ignore[no-any-return]
+
+
+def call_started(system: str, method: str, route: str, object_type: str = "") -> None:
+    """Note a call about to be sent (its own committed row: nothing rolls it back)."""
+    who = context.get_actor()
+    scope = context.get_call_scope()
+    refs = {
+        "actor": [who.type, who.id[:64], who.label[:150]],
+        "correlation_id": context.get_correlation_id()[:64],
+        "remote_addr": context.get_remote_addr()[:45],
+        "object_type": object_type,
+        **{
+            key: str(scope[key])
+            for key in ("intent_id", "attempt", "patient_ref", "department_ref", "object_id")
+            if scope.get(key) is not None
+        },
+    }
+    row = CallInFlight.objects.create(
+        system=system, method=method.upper()[:8], route=route[:200], started_at=timezone.now(), refs=refs
+    )
+    _stack().append((system, method.upper()[:8], route[:200], row.pk))
+
+
+def call_finished(system: str, method: str, route: str) -> None:
+    """The call's audit row is being written: its in-flight row goes in the same transaction."""
+    stack = _stack()
+    wanted = (system, method.upper()[:8], route[:200])
+    for index in range(len(stack) - 1, -1, -1):
+        if stack[index][:3] == wanted:
+            CallInFlight.objects.filter(pk=stack.pop(index)[3]).delete()
+            return
+
+
+def journaled(system: str) -> Callable[[Callable[[RecordT], None]], Callable[[RecordT], None]]:
+    """Make an audit sink journal its calls: `sink.started(method, route)` before each is sent."""
+
+    def wrap(sink: Callable[[RecordT], None]) -> Callable[[RecordT], None]:
+        def write(record: RecordT) -> None:
+            with transaction.atomic():
+                sink(record)
+                call_finished(system, str(getattr(record, "method", "POST")), str(getattr(record, "route", "")))
+
+        def started(method: str, route: str) -> None:
+            call_started(system, method, route)
+
+        write.started = started  # type: ignore[attr-defined]
+        write.__doc__ = sink.__doc__
+        return write
+
+    return wrap
+
+
+def recover_interrupted_calls(older_than_seconds: float | None = None) -> int:
+    """Audit each call whose process ended before it wrote the call's audit row; returns how many."""
+    seconds = settings.HUB_INTERRUPTED_CALL_SECONDS if older_than_seconds is None else older_than_seconds
+    cutoff = timezone.now() - dt.timedelta(seconds=seconds)
+    recovered = 0
+    for pk in CallInFlight.objects.filter(started_at__lte=cutoff).order_by("pk").values_list("pk", flat=True):
+        with transaction.atomic():
+            row = CallInFlight.objects.select_for_update().filter(pk=pk).first()
+            if row is None:
+                continue  # its process finished it after all, or another sweeper took it
+            refs = dict(row.refs)
+            actor = refs.pop("actor", None)
+            audit_record(
+                system=row.system,
+                direction=AuditEvent.Direction.OUTBOUND,
+                action="call",
+                method=row.method,
+                route=row.route,
+                status_code=None,
+                outcome=AuditEvent.Outcome.SERIOUS_FAILURE,
+                outcome_detail="interrupted: the calling process ended before the answer",
+                actor=context.Actor(*actor) if actor else None,
+                correlation_id=refs.get("correlation_id", ""),
+                remote_addr=refs.get("remote_addr", ""),
+                object_type=refs.get("object_type", ""),
+                object_id=refs.get("object_id"),
+                intent_id=refs.get("intent_id"),
+                attempt=int(refs["attempt"]) if refs.get("attempt") else None,
+                patient_ref=refs.get("patient_ref"),
+                department_ref=refs.get("department_ref"),
+                detail={"started_at": row.started_at.isoformat()},
+            )
+            row.delete()
+            recovered += 1
+    return recovered

@@ -497,6 +497,24 @@ class AuditChainHead(models.Model):
         return f"Audit chain head at #{self.last_sequence}"
 
 
+class CallInFlight(models.Model):
+    """An outside call about to be sent, until its audit row is written (then deleted with it).
+
+    A process killed during a call leaves its row behind; the sweeper turns rows older than any
+    call can last into the audit row the process never wrote (`hub.audit.recover_interrupted_calls`).
+    Route templates and ids only, like the audit trail.
+    """
+
+    system = models.CharField(max_length=16)
+    method = models.CharField(max_length=8)
+    route = models.CharField(max_length=200)
+    started_at = models.DateTimeField(db_index=True)
+    refs = models.JSONField(default=dict, help_text="Who and what the audit row names (ids only)")
+
+    def __str__(self) -> str:
+        return f"{self.system} {self.method} {self.route} since {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+
 class AthenaToken(models.Model):
     """The shared OAuth token for one athena credential, so every worker uses one token.
 

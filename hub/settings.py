@@ -265,6 +265,9 @@ ATHENA_RATE_LIMIT_PER_SECOND = env_float("ATHENA_RATE_LIMIT_PER_SECOND", 10.0)
 HUB_INTENT_LEASE_SECONDS = env_float("HUB_INTENT_LEASE_SECONDS", 60.0)
 HUB_INTENT_BACKOFF_SECONDS = env_float("HUB_INTENT_BACKOFF_SECONDS", 2.0)
 HUB_AMBIGUOUS_SETTLE_SECONDS = env_float("HUB_AMBIGUOUS_SETTLE_SECONDS", 2 * ATHENA_READ_TIMEOUT)
+# An outside call whose process ended before it wrote the call's audit row is audited by the
+# sweeper once it is this old (longer than any call can last).
+HUB_INTERRUPTED_CALL_SECONDS = env_float("HUB_INTERRUPTED_CALL_SECONDS", 300)
 HUB_INTENT_DRAIN_SECONDS = env_float("HUB_INTENT_DRAIN_SECONDS", 50.0)
 # athena's notifications are processed by the receiving web process right after they are
 # acknowledged (no queue hop); the sweeper covers a process that dies first.

@@ -10,12 +10,13 @@ from functools import lru_cache
 
 from django.conf import settings
 
-from hub.audit import call_audit
+from hub.audit import call_audit, journaled
 from hub.integrations.calls import CallRecord
 from hub.integrations.twilio.client import TwilioClient, TwilioConfig
 from hub.models import AuditEvent
 
 
+@journaled(AuditEvent.System.TWILIO)
 def twilio_audit(record: CallRecord) -> None:
     """Write one audit row for one Twilio HTTP attempt."""
     call_audit(record, system=AuditEvent.System.TWILIO, object_type="sms", upstream_key="message_sid")

@@ -10,12 +10,13 @@ from functools import lru_cache
 
 from django.conf import settings
 
-from hub.audit import call_audit
+from hub.audit import call_audit, journaled
 from hub.integrations.calls import CallRecord
 from hub.integrations.clover.client import CloverClient, CloverConfig
 from hub.models import AuditEvent
 
 
+@journaled(AuditEvent.System.CLOVER)
 def clover_audit(record: CallRecord) -> None:
     """Write one audit row for one Clover HTTP attempt."""
     call_audit(record, system=AuditEvent.System.CLOVER, object_type="payment", upstream_key="clover_id")

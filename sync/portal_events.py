@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from hub.audit import audit_record, outcome_for_status
+from hub.audit import audit_record, journaled, outcome_for_status
 from hub.integrations.portal.client import DeliveryRecord, PortalWebhookClient
 from hub.models import AuditEvent, Department, Patient
 from hub.queue import enqueue
@@ -77,6 +77,7 @@ def event_payload(event: PortalEvent) -> dict[str, Any]:
     }
 
 
+@journaled(AuditEvent.System.PORTAL)
 def _audit_delivery(record: DeliveryRecord) -> None:
     audit_record(
         system=AuditEvent.System.PORTAL,

@@ -31,11 +31,13 @@ def sweep(correlation_id: str = "") -> None:
     """Scheduled safety net: if anything is due (a lost task, a retry whose time came), queue a run."""
     from django.utils import timezone
 
+    from hub.audit import recover_interrupted_calls
     from hub.queue import enqueue
     from sync.models import InboundEvent, PortalEvent, WriteIntent
     from sync.portal_events import due_events
 
     with context.bind(correlation_id=correlation_id or context.new_correlation_id()):
+        recover_interrupted_calls()  # calls whose process was killed before it audited them
         now = timezone.now()
         if WriteIntent.objects.due(now=now).exists():
             enqueue("sync.tasks.run_intents")

@@ -35,6 +35,13 @@ class CallRecord:
 AuditSink = Callable[[CallRecord], None]
 
 
+def audit_started(sink: Any, method: str, route: str) -> None:
+    """Tell a journaling audit sink that a call is about to be sent (plain sinks have nothing to do)."""
+    started = getattr(sink, "started", None)
+    if started is not None:
+        started(method, route)
+
+
 class PartnerClient:
     """A partner's HTTP client: one pooled session without transport-level retries (a request goes
     out again only when the caller's ledger says so) and one audit record per attempt."""

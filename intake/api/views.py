@@ -131,13 +131,44 @@ class PortalAPIView(APIView):
             Appointment.objects.select_related("department", "patient")
             .filter(athena_appointment_id=appointment_id, department__in=self.departments(), patient__isnull=False)
             .first()
-        )
+        ) or self.booking_on_its_way(appointment_id)
         if appointment is None:
             raise Problem(404, "appointment-not-found", "No such appointment for this client.")
         self.request.audit_patient_ref = appointment.patient_id  # type: ignore[attr-defined]
         self.request.audit_department_ref = appointment.department_id  # type: ignore[attr-defined]
         self.request.audit_object_type = "appointment"  # type: ignore[attr-defined]
         self.request.audit_object_id = appointment.athena_appointment_id  # type: ignore[attr-defined]
+        return appointment
+
+    def booking_on_its_way(self, appointment_id: str) -> Appointment | None:
+        """A slot this client booked for a patient (202), whose booking has not reached athena yet.
+
+        The appointment gets its patient once athena confirms the booking; until then its booking
+        intent names the patient, so a cancellation or a move can wait on the booking's outcome.
+        """
+        from sync.models import WriteIntent
+
+        intent = (
+            WriteIntent.objects.filter(
+                operation=WriteIntent.Operation.BOOK_APPOINTMENT,
+                target__appointment_id=appointment_id,
+                department__in=self.departments(),
+                submissions__client=self.client,
+            )
+            .exclude(state__in=WriteIntent.FINAL_STATES)
+            .select_related("patient")
+            .order_by("-pk")
+            .first()
+        )
+        if intent is None or intent.patient is None:
+            return None
+        appointment = (
+            Appointment.objects.select_related("department")
+            .filter(athena_appointment_id=appointment_id, department=intent.department_id, patient__isnull=True)
+            .first()
+        )
+        if appointment is not None:
+            appointment.patient = intent.patient  # in memory only: athena's answer sets it for good
         return appointment
 
     def open_slot(self, slot_id: str, departments: Any) -> dict[str, Any] | None:

@@ -200,3 +200,31 @@ def test_a_patient_whose_write_keeps_failing_is_parked_alone(portal: Portal, san
     assert (first.state, second.state) == ("succeeded", "succeeded")
     chart = build_athena_client().get_patient(stuck_patient.athena_patient_id)
     assert (chart.mobile_phone, chart.email) == ("5550107777", "second.change@example.test")
+
+
+def test_a_booking_cancelled_before_it_reaches_athena_is_booked_then_cancelled_once(
+    portal: Portal, sandbox: Sandbox
+) -> None:
+    patient_id = register(portal)["patient_id"]
+    drain()
+    slot = open_slot()
+    booking = {
+        "patient_id": patient_id,
+        "slot_id": slot.appointment_id,
+        "location_id": "1",
+        "appointment_type_id": slot.appointment_type_id,
+    }
+    assert portal.post("/api/v1/appointments", booking).status_code == 202
+    # The portal cancels at once: the booking is accepted but still on its way to athena.
+    cancel = portal.post(f"/api/v1/appointments/{slot.appointment_id}/cancel", {"reason": "changed my mind"})
+    assert cancel.status_code == 202, cancel.content
+    assert WriteIntent.objects.get(operation="cancel_appointment").depends_on == WriteIntent.objects.get(
+        operation="book_appointment"
+    )
+    # Another portal client may not cancel it, booked or not.
+    other = make_portal("other-portal", locations=["1"])
+    assert other.post(f"/api/v1/appointments/{slot.appointment_id}/cancel", {"reason": "x"}).status_code == 404
+    drain()
+    assert client_status(slot.appointment_id)[0] == "x"
+    assert len(sandbox.requests(route="/v1/{practiceid}/appointments/{appointmentid}", method="PUT")) == 1
+    assert len(sandbox.requests(route="/v1/{practiceid}/appointments/{appointmentid}/cancel")) == 1

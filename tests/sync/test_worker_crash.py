@@ -94,3 +94,57 @@ def test_a_worker_killed_mid_write_is_reconciled_and_the_write_happens_once(sand
     posts = sandbox.requests(route=ROUTE, method="POST")
     assert len(posts) == 1  # never resent
     assert len(sandbox.records("patients", created_via="api")["patients"]) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_call_cut_short_by_a_kill_gets_its_audit_row_once(sandbox: Sandbox, tmp_path: Path) -> None:
+    from hub.audit import recover_interrupted_calls
+    from hub.models import AuditEvent, CallInFlight
+
+    make_department(make_practice(), athena_department_id="1", name="Harbor Family Medicine")
+    portal = make_portal("audit-crash-portal", locations=["1"])
+    assert portal.post("/api/v1/patients", registration(last_name="Auditcheck")).status_code == 202
+    intent = WriteIntent.objects.get(operation="create_patient")
+    sandbox.configure(
+        faults={"rules": [{"method": "POST", "route": ROUTE, "kind": "hang_after", "count": 1, "hang_seconds": 8}]}
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "hub.settings",
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": "",
+        "HUB_VAR_DIR": str(tmp_path),
+        "ATHENA_BASE_URL": sandbox.url,
+        "ATHENA_READ_TIMEOUT": "30",
+        "ATHENA_RATE_LIMIT_PER_SECOND": "100",
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "run_intents", "--budget", "30"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: sandbox.records("patients", created_via="api")["patients"], 20, "athena to commit the chart")
+        os.killpg(worker.pid, signal.SIGKILL)  # while athena holds the answer back
+        worker.wait(timeout=10)
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+
+    def audited() -> int:
+        return AuditEvent.objects.filter(system="athena", direction="outbound").count()
+
+    wait_for(lambda: sandbox.requests(route=ROUTE, method="POST"), 20, "the cut POST in athena's log")
+    calls = len(sandbox.requests(system="athena"))
+    assert CallInFlight.objects.count() == 1
+    assert audited() == calls - 1  # the POST reached athena; its process died before auditing it
+    assert recover_interrupted_calls(older_than_seconds=3600) == 0  # not before it could still be running
+    assert recover_interrupted_calls(older_than_seconds=0) == 1
+    assert audited() == calls and not CallInFlight.objects.exists()
+    row = AuditEvent.objects.filter(system="athena").latest("sequence")
+    assert (row.method, row.route, row.intent_id) == ("POST", ROUTE, str(intent.pk))
+    assert row.outcome_detail.startswith("interrupted")
+    assert recover_interrupted_calls(older_than_seconds=0) == 0

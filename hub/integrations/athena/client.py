@@ -54,6 +54,7 @@ from hub.integrations.athena.types import (
     PatientWrite,
     SubscriptionStatus,
 )
+from hub.integrations.calls import audit_started
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +177,7 @@ class AthenaClient:
                 "athena token endpoint is rate limited", retry_after=blocked - now, route=TOKEN_ROUTE
             )
         basic = base64.b64encode(f"{self.config.client_id}:{self.config.client_secret}".encode()).decode()
+        audit_started(self.audit_sink, "POST", TOKEN_ROUTE)
         started = time.monotonic()
         try:
             response = self.session.post(
@@ -265,6 +267,7 @@ class AthenaClient:
         if correlation_id:
             headers["X-Request-Id"] = correlation_id
         url = self._url(path or route)
+        audit_started(self.audit_sink, method, route)
         started = time.monotonic()
         try:
             response = self.session.request(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import requests
 
-from hub.integrations.calls import CallRecord, PartnerClient, retry_after
+from hub.integrations.calls import CallRecord, PartnerClient, audit_started, retry_after
 from hub.integrations.clearinghouse.errors import ClearinghousePermanentError, ClearinghouseTransientError
 
 INQUIRY_ROUTE = "/270"
@@ -47,6 +47,7 @@ class ClearinghouseClient(PartnerClient):
     def send_270(self, text: str) -> ClearinghouseAnswer:
         """POST /270: one real-time eligibility inquiry; the answer is a 271, 999 or TA1 interchange."""
         url = self.config.base_url.rstrip("/") + INQUIRY_ROUTE
+        audit_started(self.audit_sink, "POST", INQUIRY_ROUTE)
         started = time.monotonic()
         try:
             response = self.session.post(

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import requests
 
-from hub.integrations.calls import CallRecord, PartnerClient, retry_after, safe_json, was_sent
+from hub.integrations.calls import CallRecord, PartnerClient, audit_started, retry_after, safe_json, was_sent
 from hub.integrations.clover.errors import (
     CloverAmbiguousError,
     CloverDeclinedError,
@@ -130,6 +130,7 @@ class CloverClient(PartnerClient):
         headers = {"Authorization": f"Bearer {self.config.api_token}", "Accept": "application/json"}
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
+        audit_started(self.audit_sink, method, route)
         started = time.monotonic()
         try:
             response = self.session.request(

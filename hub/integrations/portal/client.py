@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 import requests
 from standardwebhooks.webhooks import Webhook
 
+from hub.integrations.calls import audit_started
+
 
 @dataclass(frozen=True)
 class DeliveryResult:
@@ -71,6 +73,7 @@ class PortalWebhookClient:
             "webhook-timestamp": str(int(now.timestamp())),
             "webhook-signature": sign(self.secrets, message_id, now, body),
         }
+        audit_started(self.audit_sink, "POST", urlsplit(url).path or "/")
         started = time.monotonic()
         try:
             response = self.session.post(url, data=body.encode(), headers=headers, timeout=self.timeout)

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import requests
 
-from hub.integrations.calls import AuditSink, CallRecord, PartnerClient, retry_after, safe_json, was_sent
+from hub.integrations.calls import AuditSink, CallRecord, PartnerClient, audit_started, retry_after, safe_json, was_sent
 from hub.integrations.twilio.errors import (
     OPTED_OUT_CODE,
     TwilioAmbiguousError,
@@ -107,6 +107,7 @@ class TwilioClient(PartnerClient):
         write: bool = False,
     ) -> Any:
         """One HTTP attempt, classified and audited."""
+        audit_started(self.audit_sink, method, route)
         started = time.monotonic()
         try:
             response = self.session.request(
