@@ -44,7 +44,7 @@ from hub.integrations.athena.errors import (
 from hub.integrations.clearinghouse.client import ClearinghouseClient
 from hub.integrations.clearinghouse.errors import ClearinghousePermanentError, ClearinghouseTransientError
 from hub.models import Appointment, PatientInsurance
-from hub.queue import enqueue
+from hub.queue import nudge
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def check_request(
         member_id=wanted,
         next_attempt_at=timezone.now(),
     )
-    enqueue("eligibility.tasks.run_checks")
+    nudge("eligibility.tasks.run_checks")
     return check
 
 

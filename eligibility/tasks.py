@@ -22,11 +22,11 @@ def sweep(correlation_id: str = "") -> None:
     from django.utils import timezone
 
     from eligibility.models import EligibilityCheck
-    from hub.queue import enqueue
+    from hub.queue import nudge
 
     with context.bind(correlation_id=context.clean_correlation_id(correlation_id)):
         if EligibilityCheck.objects.due(now=timezone.now()).exists():
-            enqueue("eligibility.tasks.run_checks")
+            nudge("eligibility.tasks.run_checks")
 
 
 def plan_rechecks(correlation_id: str = "") -> dict[str, int]:

@@ -618,3 +618,21 @@ class FieldState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.field} ({self.source})"
+
+
+class QueuedNudge(models.Model):
+    """How many wake-up tasks of one drain function wait in the queue, not yet started.
+
+    A drain task ("carry every due write", "deliver every due event") does all the work that is due
+    when it starts, so once enough of them wait, another adds nothing but queue length: producers
+    send one only while fewer than `HUB_NUDGES_WAITING` wait (`hub.queue.nudge`), and a task gives
+    its place back as it starts. A count older than `HUB_NUDGE_STALE_SECONDS` is not trusted (a
+    lost message, a worker killed before it started), so work is never held back for long.
+    """
+
+    func = models.CharField(max_length=200, primary_key=True)
+    waiting = models.PositiveIntegerField(default=0)
+    sent_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.func}: {self.waiting} waiting"

@@ -150,6 +150,10 @@ Q_CLUSTER: dict[str, Any] = {
     "catch_up": False,
     "label": "Task queue",
 }
+# Wake-up tasks of one drain function allowed to wait unstarted (more would only lengthen the
+# queue), and how old such a count may be before it is no longer trusted (a lost message).
+HUB_NUDGES_WAITING = env_int("HUB_NUDGES_WAITING", max(2, Q_CLUSTER["workers"]))
+HUB_NUDGE_STALE_SECONDS = env_int("HUB_NUDGE_STALE_SECONDS", 30)
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:

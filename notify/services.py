@@ -34,7 +34,7 @@ from hub.integrations.twilio.errors import (
     TwilioTransientError,
 )
 from hub.models import Appointment, Patient
-from hub.queue import enqueue
+from hub.queue import nudge
 from notify.contact import phone_hash, quiet_until, to_e164
 from notify.models import DeliveryReport, InboundSms, MessageKind, OutboundMessage, SmsOptOut
 from notify.wording import render
@@ -167,7 +167,7 @@ def message_schedule(
     if created:
         message.events.create(from_state="", to_state=message.state, note="created")
         if due <= now:
-            enqueue("notify.tasks.send_due_messages")
+            nudge("notify.tasks.send_due_messages")
     return message, created
 
 
@@ -637,7 +637,7 @@ def messages_run_due(
 def message_retry(*, message: OutboundMessage, actor: str, reason: str) -> OutboundMessage:
     """Staff send a parked or failed text back to the queue; it is looked for in Twilio before any resend."""
     retried = effect_retry(model=OutboundMessage, effect=message, actor=actor, reason=reason)
-    enqueue("notify.tasks.send_due_messages")
+    nudge("notify.tasks.send_due_messages")
     return retried
 
 

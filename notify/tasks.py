@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from hub import context
 from hub.athena import athena_client
-from hub.queue import enqueue
+from hub.queue import nudge
 from notify import services
 from notify.models import OutboundMessage
 from notify.twilio import twilio_client
@@ -32,4 +32,4 @@ def sweep(correlation_id: str = "") -> None:
     """Scheduled safety net: if any text is due (a lost task, a deferred one whose time came), queue a run."""
     with context.bind(correlation_id=correlation_id or context.new_correlation_id()):
         if OutboundMessage.objects.due(now=timezone.now()).exists():
-            enqueue("notify.tasks.send_due_messages")
+            nudge("notify.tasks.send_due_messages")

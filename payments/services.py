@@ -32,7 +32,7 @@ from hub.integrations.clover.errors import (
     CloverTransientError,
 )
 from hub.models import Appointment, Department, Patient
-from hub.queue import enqueue
+from hub.queue import enqueue, nudge
 from payments.models import CloverWebhookHint, Payment, PaymentOperation
 from sync.outbound import (
     EffectState,
@@ -127,7 +127,7 @@ def _operation_create(
         next_attempt_at=timezone.now(),
     )
     operation.events.create(from_state="", to_state=operation.state, note="created", actor=requested_by[:150])
-    enqueue("payments.tasks.run_operations")
+    nudge("payments.tasks.run_operations")
     return operation
 
 
@@ -473,7 +473,7 @@ def operations_run_due(*, clover: CloverClient, budget_seconds: float = 50.0, ba
 def operation_retry(*, operation: PaymentOperation, actor: str, reason: str) -> PaymentOperation:
     """Staff send a parked or failed operation back; it resends under its own Idempotency-Key."""
     retried = effect_retry(model=PaymentOperation, effect=operation, actor=actor, reason=reason)
-    enqueue("payments.tasks.run_operations")
+    nudge("payments.tasks.run_operations")
     return retried
 
 
@@ -502,7 +502,7 @@ def clover_hints_store(*, body: dict[str, Any]) -> int:
                 )
                 new += int(created)
         if new:
-            enqueue("payments.tasks.process_clover_hints")
+            nudge("payments.tasks.process_clover_hints")
     return new
 
 

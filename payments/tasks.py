@@ -10,7 +10,7 @@ from django.utils import timezone
 from hub import context
 from hub.athena import athena_client
 from hub.models import Appointment
-from hub.queue import enqueue
+from hub.queue import nudge
 from payments import reconcile, services
 from payments.clover import clover_client
 from payments.models import CloverWebhookHint, PaymentOperation
@@ -53,6 +53,6 @@ def sweep(correlation_id: str = "") -> None:
     """Scheduled safety net: queue a run when an operation or a webhook hint is waiting."""
     with context.bind(correlation_id=correlation_id or context.new_correlation_id()):
         if PaymentOperation.objects.due(now=timezone.now()).exists():
-            enqueue("payments.tasks.run_operations")
+            nudge("payments.tasks.run_operations")
         if CloverWebhookHint.objects.filter(processed_at__isnull=True).exists():
-            enqueue("payments.tasks.process_clover_hints")
+            nudge("payments.tasks.process_clover_hints")

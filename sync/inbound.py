@@ -29,7 +29,7 @@ from hub.integrations.athena.client import AthenaClient
 from hub.integrations.athena.errors import AthenaNotFoundError, AthenaPermanentError, AthenaTransientError
 from hub.integrations.athena.types import AthenaAppointment, AthenaPatient
 from hub.models import Appointment, AppointmentType, AuditEvent, Department, Patient, Practice, Provider
-from hub.queue import enqueue
+from hub.queue import nudge
 from sync import mapping
 from sync.conflicts import conflicts_sync
 from sync.models import InboundEvent, WriteIntent
@@ -239,7 +239,7 @@ def events_store(*, source: str, events: list[NotificationEvent], body: Any = No
 
             process_after_commit()
         else:
-            enqueue("sync.tasks.process_inbound_events")
+            nudge("sync.tasks.process_inbound_events")
     return new
 
 

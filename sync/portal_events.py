@@ -23,7 +23,7 @@ from django.utils import timezone
 from hub.audit import audit_record, journaled, outcome_for_status
 from hub.integrations.portal.client import DeliveryRecord, PortalWebhookClient
 from hub.models import AuditEvent, Department, Patient
-from hub.queue import enqueue
+from hub.queue import nudge
 from sync.models import PortalDelivery, PortalEvent, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def portal_event_emit(
         source_changed_at=source_changed_at,
     )
     if queue_delivery:
-        enqueue("sync.tasks.deliver_portal_events")
+        nudge("sync.tasks.deliver_portal_events")
     return event
 
 
@@ -216,5 +216,5 @@ def portal_endpoint_enable(*, actor: str) -> int:
         outcome=AuditEvent.Outcome.SUCCESS,
         detail={"requeued": count, "by": actor},
     )
-    enqueue("sync.tasks.deliver_portal_events")
+    nudge("sync.tasks.deliver_portal_events")
     return count

@@ -28,7 +28,7 @@ from hub.integrations.athena.errors import (
     AthenaTransientError,
 )
 from hub.models import Department, Patient
-from hub.queue import enqueue
+from hub.queue import nudge
 from sync.models import IntentEvent, WriteIntent
 
 logger = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def intent_create(
     )
     if created:
         IntentEvent.objects.create(intent=intent, from_state="", to_state=intent.state, note="created")
-        enqueue("sync.tasks.run_intents")
+        nudge("sync.tasks.run_intents")
     return intent, created
 
 
@@ -312,5 +312,5 @@ def intent_retry(*, intent: WriteIntent, actor: str, reason: str) -> WriteIntent
         actor=actor,
         update_fields=("attempts", "next_attempt_at", "must_reconcile"),
     )
-    enqueue("sync.tasks.run_intents")
+    nudge("sync.tasks.run_intents")
     return locked

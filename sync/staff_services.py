@@ -40,7 +40,7 @@ from hub import context
 from hub.audit import audit_record
 from hub.golden import split_insurance_field
 from hub.models import AuditEvent, Patient, PatientInsurance
-from hub.queue import enqueue
+from hub.queue import nudge
 from hub.staff_access import is_integration_admin, is_read_only
 from sync.conflicts import conflict_resolve
 from sync.models import Conflict, InboundEvent, IntentEvent, WriteIntent
@@ -321,7 +321,7 @@ def inbound_event_requeue(*, event: InboundEvent, actor: Any) -> InboundEvent:
     locked.lease_until = None
     locked.processed_at = None
     locked.save(update_fields=["state", "attempts", "next_attempt_at", "lease_until", "processed_at"])
-    enqueue("sync.tasks.process_inbound_events")
+    nudge("sync.tasks.process_inbound_events")
     audit_record(
         system=AuditEvent.System.HUB,
         direction=AuditEvent.Direction.INTERNAL,

@@ -32,7 +32,7 @@ def sweep(correlation_id: str = "") -> None:
     from django.utils import timezone
 
     from hub.audit import recover_interrupted_calls
-    from hub.queue import enqueue
+    from hub.queue import nudge
     from sync.models import InboundEvent, PortalEvent, WriteIntent
     from sync.portal_events import due_events
 
@@ -40,11 +40,11 @@ def sweep(correlation_id: str = "") -> None:
         recover_interrupted_calls()  # calls whose process was killed before it audited them
         now = timezone.now()
         if WriteIntent.objects.due(now=now).exists():
-            enqueue("sync.tasks.run_intents")
+            nudge("sync.tasks.run_intents")
         if InboundEvent.objects.filter(state=InboundEvent.State.RECEIVED, next_attempt_at__lte=now).exists():
-            enqueue("sync.tasks.process_inbound_events")
+            nudge("sync.tasks.process_inbound_events")
         if due_events(now).exists() and PortalEvent.objects.exists():
-            enqueue("sync.tasks.deliver_portal_events")
+            nudge("sync.tasks.deliver_portal_events")
 
 
 def process_inbound_events(correlation_id: str = "") -> int:
