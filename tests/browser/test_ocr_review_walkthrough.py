@@ -112,6 +112,7 @@ def test_front_desk_confirms_a_corrected_member_id_beside_the_card_photo(
     page.click(f"#result_list a[href$='/ocrreview/{review.pk}/change/']")
     page.wait_for_selector("#card-images img")
     # The photo is really shown (decoded by the browser), beside the field to check.
+    page.wait_for_function("() => [...document.querySelectorAll('#card-images img')].every(i => i.complete)")
     widths = page.eval_on_selector_all("#card-images img", "imgs => imgs.map(i => i.naturalWidth)")
     assert len(widths) == 2 and all(width > 0 for width in widths)
     assert page.inner_text("#card-images figure:first-child figcaption").startswith("Front")

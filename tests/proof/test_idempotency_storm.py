@@ -1,7 +1,7 @@
 """Idempotency storm: many keys, each sent by 50 concurrent identical requests, make one effect each.
 
-Registrations, insurances and bookings are mixed across the keys. All requests of all keys start
-together (threads released by one barrier); each key's answers must be its first answer again
+Registrations, insurances and bookings are mixed across the keys. Each key's requests start
+together (threads released by one barrier; on SQLite every key's at once); each key's answers must be its first answer again
 (`Idempotent-Replayed`) or a 409 while that first request runs. After the ledger drains, the
 sandbox's own records must hold exactly one chart, insurance or booking per key.
 
@@ -34,12 +34,18 @@ CONCURRENCY = int(os.environ.get("PROOF_STORM_CONCURRENCY", "50"))
 
 
 def storm(portal: Portal, requests: dict[str, tuple[str, dict[str, Any]]], concurrency: int) -> dict[str, list[Any]]:
-    """Send every (key → path, body) `concurrency` times at once; answers grouped by key."""
+    """Send every (key → path, body) `concurrency` times at once; answers grouped by key.
+
+    Each request holds a database connection. SQLite takes every key's requests at once; on
+    PostgreSQL keys go in batches that fit its connection limit (100 by default), each key's
+    `concurrency` copies still released together.
+    """
     answers: dict[str, list[Any]] = defaultdict(list)
     lock = threading.Lock()
-    barrier = threading.Barrier(len(requests) * concurrency)
+    items = list(requests.items())
+    per_batch = len(items) if connection.vendor == "sqlite" else max(1, 60 // concurrency)
 
-    def send(key: str, path: str, body: dict[str, Any]) -> None:
+    def send(barrier: threading.Barrier, key: str, path: str, body: dict[str, Any]) -> None:
         client = Portal(Client(), portal.client_id, portal.secret, portal.token, portal.pk)
         barrier.wait()
         try:
@@ -49,15 +55,19 @@ def storm(portal: Portal, requests: dict[str, tuple[str, dict[str, Any]]], concu
         finally:
             connection.close()  # each thread's own connection
 
-    threads = [
-        threading.Thread(target=send, args=(key, path, body))
-        for key, (path, body) in requests.items()
-        for _ in range(concurrency)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    for start in range(0, len(items), per_batch):
+        batch = items[start : start + per_batch]
+        barrier = threading.Barrier(len(batch) * concurrency)
+        threads = [
+            threading.Thread(target=send, args=(barrier, key, path, body))
+            for key, (path, body) in batch
+            for _ in range(concurrency)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not any(thread.is_alive() for thread in threads), "a request never came back"
     return answers
 
 
