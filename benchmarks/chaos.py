@@ -44,6 +44,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.harness import Stack, emit, live_stack, portal_token, use_hub_database
+from benchmarks.harness import Stack, emit, live_stack, portal_client, use_hub_database
 
 FAULT_KINDS = {"error_before": 1, "error_after": 1, "hang_after": 1, "drop_after": 1, "rate_limited": 1, "slow": 1}
 # Faults after which athena holds the write but the hub may not know it: reconciled by reading back.
@@ -88,17 +89,28 @@ class Op:
 
 
 class PortalDriver:
-    """The portal: HTTP with a bearer token, one session per thread, retries with the same key."""
+    """The portal: HTTP with a bearer token, one session per thread, retries with the same key.
 
-    def __init__(self, base: str, token: str, give_up_seconds: float) -> None:
-        self.base, self.token, self.give_up = base, token, give_up_seconds
+    Access tokens expire (15 minutes by default) during a long run: a 401 fetches a new one, as a
+    portal would, and the request goes again with the same key.
+    """
+
+    def __init__(self, base: str, new_token: Callable[[], str], give_up_seconds: float) -> None:
+        self.base, self.new_token, self.give_up = base, new_token, give_up_seconds
+        self.token = new_token()
+        self.token_lock = threading.Lock()
         self.local = threading.local()
 
     def session(self) -> requests.Session:
         if not hasattr(self.local, "session"):
             self.local.session = requests.Session()
-            self.local.session.headers["Authorization"] = f"Bearer {self.token}"
+        self.local.session.headers["Authorization"] = f"Bearer {self.token}"
         return self.local.session  # type: ignore[no-any-return]
+
+    def refresh(self, expired: str) -> None:
+        with self.token_lock:
+            if self.token == expired:  # one thread fetches; the others use its token
+                self.token = self.new_token()
 
     def send(self, op: Op, method: str, path: str, body: dict[str, Any] | None = None, key: str = "") -> None:
         deadline = time.monotonic() + self.give_up
@@ -114,6 +126,9 @@ class PortalDriver:
                 )
             except requests.RequestException:
                 response = None  # the web server is restarting, or dropped us: send the same again
+            if response is not None and response.status_code == 401:
+                self.refresh(response.request.headers.get("Authorization", "").removeprefix("Bearer "))
+                continue
             if response is not None:
                 retry = response.status_code in RETRYABLE and not (
                     response.status_code == 409 and response.json().get("code") != "idempotency-key-in-flight"
@@ -235,7 +250,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         scopes = ("read", "patients:write", "insurance:write", "appointments:write") + (
             ("payments:write",) if payments else ()
         )
-        driver = PortalDriver(stack.hub_url, portal_token(stack, "chaos-portal", scopes), args.give_up)
+        driver = PortalDriver(stack.hub_url, portal_client(stack, "chaos-portal", scopes), args.give_up)
         kinds = plan(args.ops, payments, len(open_slots(stack, 1_000_000)))
         slots = open_slots(stack, kinds.count("book"))
         stack.sandbox(

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,7 +219,10 @@ def live_stack(
 DEFAULT_SCOPES = ("read", "patients:write", "insurance:write", "appointments:write")
 
 
-def portal_token(stack: Stack, name: str = "bench-portal", scopes: tuple[str, ...] = DEFAULT_SCOPES) -> str:
+def portal_client(
+    stack: Stack, name: str = "bench-portal", scopes: tuple[str, ...] = DEFAULT_SCOPES
+) -> Callable[[], str]:
+    """A portal client on every location; returns a function that fetches a fresh access token."""
     created = json.loads(
         stack.manage(
             "create_portal_client",
@@ -230,14 +233,22 @@ def portal_token(stack: Stack, name: str = "bench-portal", scopes: tuple[str, ..
             *sorted({*scopes, "intake:write"}),
         )
     )
-    response = requests.post(
-        f"{stack.hub_url}/o/token/",
-        auth=(created["client_id"], created["client_secret"]),
-        data={"grant_type": "client_credentials", "scope": " ".join(scopes)},
-        timeout=10,
-    )
-    response.raise_for_status()
-    return str(response.json()["access_token"])
+
+    def token() -> str:
+        response = requests.post(
+            f"{stack.hub_url}/o/token/",
+            auth=(created["client_id"], created["client_secret"]),
+            data={"grant_type": "client_credentials", "scope": " ".join(scopes)},
+            timeout=10,
+        )
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    return token
+
+
+def portal_token(stack: Stack, name: str = "bench-portal", scopes: tuple[str, ...] = DEFAULT_SCOPES) -> str:
+    return portal_client(stack, name, scopes)()
 
 
 def use_hub_database(stack: Stack) -> None:
