@@ -27,13 +27,12 @@ apart from the wait for a free sender thread (`sender_wait_p99_ms`: all `--threa
 flight, which only happens when the hub is slow). At 100/s the generator costs a few per cent of a
 core. The hub's web server runs as in `make run`: 2 gunicorn workers of 8 threads each.
 
-Slot searches are not cached by the hub: each is a live `GET /appointments/open` to athena under
-the hub's athena rate limit R (`--athena-rate`, default 10/s, the hub's own default), shared
-with the write-back of the PATCHes (two athena calls each: the chart is read, then written), and
-a search waits for its turn holding a web thread. With 3% searches and 2% updates, athena-bound
-traffic is about 7/s at 100 requests/s, 70% of R; at 4% each it reaches R, searches then queue
-(p50 near 0.8 s) and hold threads other requests wait for. `athena_calls_per_s` and
-`athena_calls_by_route` show where a run stood.
+Slot searches go to athena (`GET /appointments/open`) under the hub's athena rate limit R
+(`--athena-rate`, default 10/s, the hub's own default), shared with the write-back of the PATCHes
+(two athena calls each: the chart is read, then written), unless the hub's slot-search cache
+(`HUB_SLOT_CACHE_SECONDS`, default 20 s, forgotten at a location on any appointment change there)
+answers them; a search that does go to athena waits for its turn holding a web thread.
+`athena_calls_per_s` and `athena_calls_by_route` show where a run stood.
 
 Target applied (not in DESIGN.md's table): 0 errors and p99 < 500 ms at 100 requests/s for 60 s;
 `meets` is both, and the achieved rate within 5% of the asked rate. Prints one JSON object:
