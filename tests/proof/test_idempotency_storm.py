@@ -2,8 +2,9 @@
 
 Registrations, insurances and bookings are mixed across the keys. Each key's requests start
 together (threads released by one barrier; on SQLite every key's at once); each key's answers
-must be its first answer again (`Idempotent-Replayed`) or a 409 while that first request runs. After the ledger drains, the
-sandbox's own records must hold exactly one chart, insurance or booking per key.
+must be its first answer again (`Idempotent-Replayed`) or a 409 while that first request runs.
+After the ledger drains, the sandbox's own records must hold exactly one chart, insurance or
+booking per key.
 
 `PROOF_STORM_KEYS` / `PROOF_STORM_CONCURRENCY` change the size (CI: 12 keys, 50 each); the live-stack
 version is `benchmarks/idempotency_storm.py`.
