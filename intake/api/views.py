@@ -217,6 +217,9 @@ class PortalAPIView(APIView):
     def validated(
         self, serializer_class: type[serializers.Serializer], data: Any, *, json_types: bool = True
     ) -> dict[str, Any]:
+        unstorable = text_errors(data)
+        if unstorable:  # before anything reads the values, so nothing half-written can follow
+            raise serializers.ValidationError(unstorable)
         serializer = serializer_class(data=data)
         # DRF coerces (0 → "0", "true" → True); the schema promises JSON types, so hold the body to them.
         wrong = json_type_errors(serializer, data) if json_types else {}
@@ -262,6 +265,41 @@ JSON_TYPES: tuple[tuple[type | tuple[type, ...], type, str], ...] = (
         "a string",
     ),
 )
+
+
+NUL_MESSAGE = "Null characters are not allowed."
+SURROGATE_MESSAGE = "Text must be valid Unicode (a lone surrogate was sent)."
+
+
+def _text_problem(value: Any) -> str | None:
+    """Why a value, at any depth (keys too), is text no database can store: a NUL or a lone surrogate."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return NUL_MESSAGE
+            if any("\ud800" <= char <= "\udfff" for char in item):
+                return SURROGATE_MESSAGE
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+    return None
+
+
+def text_errors(data: Any) -> dict[str, list[str]]:
+    """Fields of a body that carry text PostgreSQL cannot store (JSON allows both; jsonb and text do not)."""
+    if not isinstance(data, dict):
+        return {}
+    errors: dict[str, list[str]] = {}
+    for name in data:
+        values = data.getlist(name) if isinstance(data, QueryDict) else [data[name]]
+        found = _text_problem(name) or next((p for v in values if (p := _text_problem(v))), None)
+        if found:
+            errors[name if isinstance(name, str) and not _text_problem(name) else "body"] = [found]
+    return errors
 
 
 def json_type_errors(serializer: serializers.Serializer, data: Any) -> dict[str, list[str]]:

@@ -360,3 +360,25 @@ def test_a_self_insured_patient_must_have_a_known_sex_for_athena(portal: Portal,
     assert problem["missing_fields"] == ["holder_sex"]
     body["holder_sex"] = "F"
     assert portal.post(f"/api/v1/patients/{boston_patient.public_id}/insurances", body).status_code == 202
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {"allergies": "none\u0000"},
+        {"history": {"nested\u0000key": ["x"]}},
+        {"history": [{"deep": ["\ud83d"]}]},
+    ],
+    ids=["nul-in-a-value", "nul-in-a-nested-key", "lone-surrogate-deep-down"],
+)
+def test_text_no_database_can_store_is_400_naming_the_field_and_nothing_is_kept(
+    portal: Portal, boston_patient: Any, answers: dict[str, Any]
+) -> None:
+    from intake.models import IntakeForm, Submission
+
+    response = portal.post(
+        f"/api/v1/patients/{boston_patient.public_id}/intake-forms", {"form_name": "history", "answers": answers}
+    )
+    assert response.status_code == 400 and response["Content-Type"].startswith("application/problem+json")
+    assert list(response.json()["errors"]) == ["answers"]
+    assert not Submission.objects.exists() and not IntakeForm.objects.exists()

@@ -58,6 +58,7 @@ STATED_ELSEWHERE = {
     "This field is required for this request.": "athena needs one of several contact fields",
     "Send at least one field to change.": "an update must change something",
     "Null characters are not allowed.": "no NUL in any text (PostgreSQL cannot store it)",
+    "Text must be valid Unicode (a lone surrogate was sent).": "no lone surrogate in any text (nor can it)",
     "This field may not be blank.": "text is trimmed, so whitespace alone is blank",
     "A copay names its appointment.": "the payment's kind decides which fields it needs",
     "A copay's amount comes from athena; omit it.": "the payment's kind decides which fields it needs",
