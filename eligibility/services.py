@@ -44,7 +44,7 @@ from hub.integrations.athena.errors import (
 from hub.integrations.clearinghouse.client import ClearinghouseClient
 from hub.integrations.clearinghouse.errors import ClearinghousePermanentError, ClearinghouseTransientError
 from hub.models import Appointment, PatientInsurance
-from hub.queue import nudge
+from hub.queue import nudge, rows_for_enqueueing
 
 logger = logging.getLogger(__name__)
 
@@ -467,7 +467,7 @@ def rechecks_plan(*, now: dt.datetime | None = None) -> int:
         status=Appointment.Status.FUTURE, patient__isnull=False, date__range=(today - dt.timedelta(days=1), horizon)
     ).select_related("patient__department", "department", "appointment_type")
     created = 0
-    for appointment in appointments.iterator():
+    for appointment in rows_for_enqueueing(appointments):
         assert appointment.patient is not None  # filtered above
         insurance = primary_insurance(appointment.patient_id)
         if insurance is None or appointment.starts_at < now:

@@ -15,15 +15,18 @@ The decision is taken after the producer's commit: a waiting task either starts 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, F, Q, When
+from django.db.models import Case, F, Model, Q, QuerySet, When
 from django.utils import timezone
 from django_q.tasks import async_task
 
 from hub import context
+
+M = TypeVar("M", bound=Model)
 
 
 def uses_orm_broker() -> bool:
@@ -44,6 +47,21 @@ def enqueue(func: str, *args: Any, group: str | None = None) -> None:
         send()
     else:
         transaction.on_commit(send)
+
+
+def rows_for_enqueueing(queryset: QuerySet[M], batch: int = 500) -> Iterator[M]:
+    """The rows of `queryset`, for a loop whose body may queue tasks (use it instead of `.iterator()`).
+
+    django-q2's ORM broker closes the database connection before it enqueues outside a
+    transaction (`close_old_connections`; with SQLite's CONN_MAX_AGE of 0, every time), and an
+    open `.iterator()` cursor dies with it. Here the keys are read first and each batch of rows
+    is read whole before it is handed out, so no cursor is open while the loop's body runs.
+    """
+    keys = list(queryset.values_list("pk", flat=True))
+    for start in range(0, len(keys), batch):
+        chunk = keys[start : start + batch]
+        rows = queryset.in_bulk(chunk)
+        yield from (rows[key] for key in chunk if key in rows)
 
 
 def nudge(func: str) -> None:

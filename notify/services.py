@@ -34,7 +34,7 @@ from hub.integrations.twilio.errors import (
     TwilioTransientError,
 )
 from hub.models import Appointment, Patient
-from hub.queue import nudge
+from hub.queue import nudge, rows_for_enqueueing
 from notify.contact import phone_hash, quiet_until, to_e164
 from notify.models import DeliveryReport, InboundSms, MessageKind, OutboundMessage, SmsOptOut
 from notify.wording import render
@@ -216,7 +216,7 @@ def reminders_plan(*, now: dt.datetime | None = None, horizon: dt.timedelta = dt
         status=Appointment.Status.FUTURE, patient__isnull=False, date__range=window
     ).select_related("department", "patient")
     created = 0
-    for appointment in appointments.iterator():
+    for appointment in rows_for_enqueueing(appointments):
         if now < appointment.starts_at <= now + horizon:
             before = OutboundMessage.objects.filter(appointment=appointment).count()
             appointment_messages_plan(appointment=appointment, confirm=False, now=now)

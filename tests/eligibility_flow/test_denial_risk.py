@@ -147,6 +147,18 @@ def test_a_visit_booked_through_the_portal_gets_its_coverage_checked(elig: Sandb
     assert (check.trigger, check.appointment_id, check.date_of_service) == ("booking", appointment.pk, appointment.date)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_recheck_plan_runs_outside_a_transaction_as_the_scheduler_runs_it(elig: Sandbox, boston: Any) -> None:
+    # Each planned check queues a task; outside a transaction django-q2's broker closes the
+    # database connection as it does, which must not cut the plan short.
+    patients = [new_patient(boston) for _ in range(3)]
+    for n, patient in enumerate(patients):
+        card_insurance(patient, f"EXH40000002{n}")
+        visit(patient, days_ahead=1 + n)
+    assert rechecks_plan() == 3
+    assert EligibilityCheck.objects.filter(trigger="schedule").count() == 3
+
+
 def test_visits_of_the_next_days_are_rechecked_once_a_day(elig: Sandbox, boston: Any) -> None:
     soon, later = new_patient(boston), new_patient(boston)
     card_insurance(soon, "EXH400000004")
