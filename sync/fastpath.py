@@ -38,6 +38,7 @@ def _run(correlation_id: str) -> None:
 
     from hub.athena import athena_client
     from sync.inbound import inbound_events_process_due
+    from sync.models import InboundEvent
     from sync.portal_events import portal_events_deliver_due
     from sync.tasks import SERVICE_ACTOR, service_user
 
@@ -46,7 +47,11 @@ def _run(correlation_id: str) -> None:
         _running += 1
     try:
         with context.bind(correlation_id=correlation_id, actor=SERVICE_ACTOR), set_actor(service_user()):
-            inbound_events_process_due(client=athena_client(), budget_seconds=10)
+            # Only webhook events: the worker reads the safety nets' (feed) events, so a feed read
+            # of a minute of changes never slows this process's acknowledgements.
+            inbound_events_process_due(
+                client=athena_client(), budget_seconds=10, sources=(InboundEvent.Source.WEBHOOK,)
+            )
             portal_events_deliver_due(budget_seconds=10)
     except Exception:
         # The events stay `received`; the sweeper hands them to a worker.

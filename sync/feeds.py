@@ -2,8 +2,13 @@
 
 Feeds are destructive reads per API key, so each poll first peeks (`leaveunprocessed`) and stores
 what it sees, then reads for real and stores again: a record is in our database before athena
-marks it delivered. Records become inbound events keyed on resource and modification time, so a
-change that also came by webhook is merged once and then recognised as a duplicate.
+marks it delivered. Records become inbound events keyed on resource and modification time.
+
+Most records are changes the hub already merged from their webhooks, and a read can hold a
+minute of them. Processing an event reads the resource afresh from athena, so only the newest
+record of each resource in a read is worth processing, and not even that one when its values are
+the ones athena last reported to the hub. The others are kept as duplicates, without a call to
+athena: the feed adds work only for the changes whose webhook never came.
 """
 
 from __future__ import annotations
@@ -13,13 +18,21 @@ import json
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.utils import timezone
 
 from hub.integrations.athena.client import AthenaClient
 from hub.integrations.athena.coerce import to_datetime, to_str
 from hub.integrations.athena.errors import AthenaPermanentError
+from hub.integrations.athena.types import AthenaAppointment, AthenaPatient
+from hub.models import Appointment, Patient
+from sync import mapping
 from sync.inbound import NotificationEvent, events_store
 from sync.models import FeedState, InboundEvent
+from sync.reconcile import appointment_drift, patient_drift
+
+SUPERSEDED = "superseded by a later record of the same resource in the same feed read"
+ALREADY_MERGED = "athena's record holds the values the hub already merged"
 
 FEEDS = {"patients": ("patient", "patientid"), "appointments": ("appointment", "appointmentid")}
 # athena stamps changed-feed records in Eastern time.
@@ -45,6 +58,51 @@ def _event_for(feed: str, record: dict[str, Any]) -> NotificationEvent | None:
     )
 
 
+def _already_merged(feed: str, record: dict[str, Any]) -> bool:
+    """Does the hub already hold what this record says (so reading it from athena again adds nothing)?"""
+    practice = settings.ATHENA_PRACTICE_ID
+    if feed == "patients":
+        athena_patient = AthenaPatient.from_api(record)
+        patient = Patient.objects.filter(
+            practice__athena_practice_id=practice, athena_patient_id=athena_patient.patient_id
+        ).first()
+        return patient is not None and not patient_drift(patient, mapping.patient_fields(athena_patient))
+    athena_appointment = AthenaAppointment.from_api(record)
+    appointment = Appointment.objects.filter(
+        practice__athena_practice_id=practice, athena_appointment_id=athena_appointment.appointment_id
+    ).first()
+    return (
+        appointment is not None
+        and appointment.athena_last_modified is not None
+        and athena_appointment.last_modified is not None
+        # Only a record no newer than the one the hub read: athena's times are to the second.
+        and athena_appointment.last_modified <= appointment.athena_last_modified
+        and not appointment_drift(appointment, mapping.appointment_fields(athena_appointment))
+    )
+
+
+def _triage(feed: str, records: list[dict[str, Any]]) -> tuple[list[NotificationEvent], dict[str, str]]:
+    """A read's events, and those of them that need no processing (event id → why)."""
+    listed: dict[str, tuple[dict[str, Any], NotificationEvent]] = {}
+    for record in records:  # athena lists a feed's records oldest first
+        if event := _event_for(feed, record):
+            listed.pop(event.event_id, None)  # a record listed twice counts where it was listed last
+            listed[event.event_id] = (record, event)
+    newest = {event.resource_id: event_id for event_id, (_, event) in listed.items()}
+    settled: dict[str, str] = {}
+    for event_id, (record, event) in listed.items():
+        if newest[event.resource_id] != event_id:
+            settled[event_id] = SUPERSEDED
+        elif _already_merged(feed, record):
+            settled[event_id] = ALREADY_MERGED
+    return [event for _, event in listed.values()], settled
+
+
+def _store(feed: str, records: list[dict[str, Any]]) -> int:
+    events, settled = _triage(feed, records)
+    return events_store(source=InboundEvent.Source.FEED, events=events, settled=settled)
+
+
 def _ensure_subscribed(client: AthenaClient, feed: str, state: FeedState) -> None:
     if state.subscribed_at is not None:
         return
@@ -68,11 +126,9 @@ def feeds_poll(*, client: AthenaClient) -> int:
             state.save(update_fields=["subscribed_at"])
             _ensure_subscribed(client, feed, state)
             continue
-        stored += events_store(
-            source=InboundEvent.Source.FEED, events=[e for r in peeked if (e := _event_for(feed, r))]
-        )
+        stored += _store(feed, peeked)
         taken = client.list_changed(feed)
-        stored += events_store(source=InboundEvent.Source.FEED, events=[e for r in taken if (e := _event_for(feed, r))])
+        stored += _store(feed, taken)
         state.last_polled_at = timezone.now()
         state.last_record_count = len(taken)
         state.save(update_fields=["last_polled_at", "last_record_count"])

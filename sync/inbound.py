@@ -197,14 +197,23 @@ def athena_notification_accept(*, raw_body: bytes, signature: str) -> int:
     return new
 
 
-def events_store(*, source: str, events: list[NotificationEvent], body: Any = None, fast: bool = False) -> int:
+def events_store(
+    *,
+    source: str,
+    events: list[NotificationEvent],
+    body: Any = None,
+    fast: bool = False,
+    settled: dict[str, str] | None = None,
+) -> int:
     """Insert events (one statement; duplicates ignored) and have them processed.
 
     `fast` (the webhook) processes them in this process right after the commit; otherwise a
-    task is queued.
+    task is queued. Events named in `settled` need no processing (the note says why): they are
+    kept as duplicates, for the record.
     """
     if not events:
         return 0
+    settled = settled or {}
     departments = dict(
         Department.objects.filter(
             athena_department_id__in={e.department_id for e in events if e.department_id}
@@ -226,21 +235,26 @@ def events_store(*, source: str, events: list[NotificationEvent], body: Any = No
                 occurred_at=e.occurred_at,
                 body=body,
                 next_attempt_at=now,
+                **(
+                    {"state": InboundEvent.State.DUPLICATE, "processed_at": now, "error": settled[e.event_id][:300]}
+                    if e.event_id in settled
+                    else {}
+                ),
             )
             for e in events
             if e.event_id not in existing
         ],
         ignore_conflicts=True,
     )
-    new = len(set(ids) - existing)
-    if new:
+    fresh = set(ids) - existing
+    if fresh - set(settled):
         if fast and settings.HUB_INBOUND_FAST_PATH:
             from sync.fastpath import process_after_commit
 
             process_after_commit()
         else:
             nudge("sync.tasks.process_inbound_events")
-    return new
+    return len(fresh)
 
 
 # --- processing ------------------------------------------------------------------------------------
@@ -544,21 +558,32 @@ def inbound_event_process(*, event_id: int, client: AthenaClient) -> bool:
     return True
 
 
-def inbound_events_process_due(*, client: AthenaClient, budget_seconds: float = 30.0) -> int:
-    """Process received events that are due, oldest change first."""
+def inbound_events_process_due(
+    *, client: AthenaClient, budget_seconds: float = 30.0, sources: tuple[str, ...] | None = None
+) -> int:
+    """Process received events that are due (optionally only from `sources`), oldest change first.
+
+    athena's webhooks come before the safety nets (changed feeds, reconciliation): a feed read
+    can bring a minute of changes at once, most of them already merged from their webhooks, and
+    fresh notifications must not wait behind it.
+    """
     import time
 
     deadline = time.monotonic() + budget_seconds
     processed = 0
     while time.monotonic() < deadline:
         now = timezone.now()
-        ids = list(
+        due = (
             InboundEvent.objects.filter(state=InboundEvent.State.RECEIVED)
             .filter(models.Q(next_attempt_at__isnull=True) | models.Q(next_attempt_at__lte=now))
             .filter(models.Q(lease_until__isnull=True) | models.Q(lease_until__lt=now))
-            .order_by("occurred_at", "pk")
-            .values_list("pk", flat=True)[:50]
         )
+        if sources is not None:
+            due = due.filter(source__in=sources)
+        webhook_first = models.Case(
+            models.When(source=InboundEvent.Source.WEBHOOK, then=models.Value(0)), default=models.Value(1)
+        )
+        ids = list(due.order_by(webhook_first, "occurred_at", "pk").values_list("pk", flat=True)[:50])
         if not ids:
             break
         for event_id in ids:

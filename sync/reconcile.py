@@ -55,7 +55,8 @@ def _digest(values: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _patient_drift(patient: Patient, athena_values: dict[str, Any]) -> list[str]:
+def patient_drift(patient: Patient, athena_values: dict[str, Any]) -> list[str]:
+    """The synced fields whose athena value differs from the last one athena reported to the hub."""
     known = {
         state.field: json.loads(state.last_ehr) if state.last_ehr else None
         for state in FieldState.objects.filter(patient=patient, field__in=SYNCED_PATIENT_FIELDS)
@@ -66,6 +67,15 @@ def _patient_drift(patient: Patient, athena_values: dict[str, Any]) -> list[str]
         if _json(athena_values.get(name)) != seen:
             drifted.append(name)
     return drifted
+
+
+def appointment_drift(appointment: Appointment, athena_values: dict[str, Any]) -> list[str]:
+    """The portal-visible appointment fields whose athena value differs from the hub's."""
+    return [
+        name
+        for name in ("status", "date", "start_time", "duration_minutes")
+        if getattr(appointment, name) != athena_values[name]
+    ]
 
 
 def reconcile_location(
@@ -84,7 +94,7 @@ def reconcile_location(
         if patient is None:
             report.patients_missing.append(athena_patient.patient_id)
         else:
-            drifted = _patient_drift(patient, values)
+            drifted = patient_drift(patient, values)
             if not drifted:
                 continue
             report.patients_drifted[athena_patient.patient_id] = drifted
@@ -114,11 +124,7 @@ def reconcile_location(
         if appointment is None:
             report.appointments_missing.append(athena_appointment.appointment_id)
         else:
-            drifted = [
-                name
-                for name in ("status", "date", "start_time", "duration_minutes")
-                if getattr(appointment, name) != values[name]
-            ]
+            drifted = appointment_drift(appointment, values)
             if not drifted:
                 continue
             report.appointments_drifted[athena_appointment.appointment_id] = drifted

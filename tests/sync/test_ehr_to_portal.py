@@ -17,7 +17,7 @@ from standardwebhooks.webhooks import Webhook
 from hub.athena import build_athena_client
 from hub.models import AuditEvent, Patient
 from sync.conflicts import conflict_resolve
-from sync.feeds import feeds_poll
+from sync.feeds import ALREADY_MERGED, SUPERSEDED, feeds_poll
 from sync.inbound import inbound_events_process_due
 from sync.models import Conflict, InboundEvent, PortalEvent, WriteIntent
 from sync.portal_events import portal_events_deliver_due
@@ -283,6 +283,129 @@ def test_with_webhooks_off_the_feed_poller_still_delivers_every_change(
     deliveries = sandbox.control("GET", "../_portal/webhooks")["deliveries"]
     assert len({d["webhook_id"] for d in deliveries if d["verified"]}) == 3
     assert set(InboundEvent.objects.values_list("source", flat=True)) == {"athena-feed"}
+
+
+PATIENT_READ = "/v1/{practiceid}/patients/{patientid}"
+
+
+def patient_reads(sandbox: Sandbox) -> list[str]:
+    """The patient ids athena was asked for, in order."""
+    return [r["path"].rstrip("/").rsplit("/", 1)[-1] for r in sandbox.requests(route=PATIENT_READ, method="GET")]
+
+
+def test_a_feed_read_of_changes_already_merged_from_their_webhooks_asks_athena_for_nothing(
+    clinics: dict[str, Any], sandbox: Sandbox
+) -> None:
+    client = build_athena_client()
+    feeds_poll(client=client)  # first run subscribes
+    patients = [p for _, p in zip(range(2), client.search_patients(department_id="1"), strict=False)]
+    for n, athena_patient in enumerate(patients):
+        for edit in range(2):
+            sandbox.edit(
+                {
+                    "type": "patient.update",
+                    "patientid": athena_patient.patient_id,
+                    "fields": {"homephone": f"61755503{n}{edit}"},
+                }
+            )
+        # Each change also came by webhook, and the hub merged it.
+        body = bundle(
+            event_id=str(uuid.uuid4()),
+            patient_id=athena_patient.patient_id,
+            timestamp=dt.datetime.now(dt.UTC).isoformat(),
+        )
+        post(body, sign(body))
+    process()
+    reads, announced = len(patient_reads(sandbox)), PortalEvent.objects.count()
+
+    assert feeds_poll(client=client) == 4  # every record is kept, for the record
+    assert len(patient_reads(sandbox)) == reads  # ...but none is read from athena again
+    feed = InboundEvent.objects.filter(source="athena-feed")
+    assert set(feed.values_list("state", flat=True)) == {"ignored-duplicate"}
+    assert sorted(feed.values_list("error", flat=True)) == sorted(
+        [SUPERSEDED, SUPERSEDED, ALREADY_MERGED, ALREADY_MERGED]
+    )
+    process()
+    assert PortalEvent.objects.count() == announced  # nothing new for the portal
+    for n, athena_patient in enumerate(patients):
+        assert Patient.objects.get(athena_patient_id=athena_patient.patient_id).home_phone == f"61755503{n}1"
+
+
+def test_a_feed_read_of_several_changes_of_one_patient_reads_the_patient_once(
+    clinics: dict[str, Any], sandbox: Sandbox
+) -> None:
+    client = build_athena_client()
+    feeds_poll(client=client)
+    athena_patient = a_patient()
+    for edit in range(3):  # webhooks are off: only the feed tells the hub
+        sandbox.edit(
+            {
+                "type": "patient.update",
+                "patientid": athena_patient.patient_id,
+                "fields": {"homephone": f"617555040{edit}"},
+            }
+        )
+    assert feeds_poll(client=client) == 3
+    states = sorted(InboundEvent.objects.values_list("state", "error"))
+    assert states == [("ignored-duplicate", SUPERSEDED), ("ignored-duplicate", SUPERSEDED), ("received", "")]
+    process()
+    assert patient_reads(sandbox).count(athena_patient.patient_id) == 1
+    assert Patient.objects.get(athena_patient_id=athena_patient.patient_id).home_phone == "6175550402"
+    assert InboundEvent.objects.filter(state="applied").count() == 1
+    announced = PortalEvent.objects.get(type="patient.created")
+    assert announced.state == "delivered"
+
+
+def test_a_feed_record_with_a_value_the_hub_has_not_merged_is_read_from_athena(
+    clinics: dict[str, Any], sandbox: Sandbox
+) -> None:
+    client = build_athena_client()
+    feeds_poll(client=client)
+    athena_patient = a_patient()
+    body = bundle(
+        event_id=str(uuid.uuid4()), patient_id=athena_patient.patient_id, timestamp=dt.datetime.now(dt.UTC).isoformat()
+    )
+    post(body, sign(body))
+    process()  # the hub holds the patient as athena had it
+    sandbox.edit(  # a change whose webhook never came
+        {"type": "patient.update", "patientid": athena_patient.patient_id, "fields": {"homephone": "6175550499"}}
+    )
+    assert feeds_poll(client=client) == 1
+    process()
+    patient = Patient.objects.get(athena_patient_id=athena_patient.patient_id)
+    assert patient.home_phone == "6175550499"
+    event = InboundEvent.objects.get(source="athena-feed")
+    assert (event.state, event.changed_fields) == ("applied", ["home_phone"])
+    assert PortalEvent.objects.filter(type="patient.updated", patient=patient, state="delivered").exists()
+
+
+def test_fresh_webhook_events_are_processed_before_a_backlog_of_feed_events(
+    clinics: dict[str, Any], sandbox: Sandbox
+) -> None:
+    client = build_athena_client()
+    feeds_poll(client=client)
+    older, newer = [p for _, p in zip(range(4), client.search_patients(department_id="1"), strict=False)][:2]
+    sandbox.edit({"type": "patient.update", "patientid": older.patient_id, "fields": {"homephone": "6175550501"}})
+    assert feeds_poll(client=client) == 1  # the older change, from the feed
+    body = bundle(
+        event_id=str(uuid.uuid4()), patient_id=newer.patient_id, timestamp=dt.datetime.now(dt.UTC).isoformat()
+    )
+    post(body, sign(body))  # a newer change, by webhook
+
+    # The webhook's own path takes webhook events only; the feed's wait for the worker.
+    inbound_events_process_due(client=client, budget_seconds=20, sources=("athena-webhook",))
+    assert patient_reads(sandbox) == [newer.patient_id]
+    assert InboundEvent.objects.get(source="athena-feed").state == "received"
+    # The worker takes everything, webhook events first even when a feed event is older.
+    post(
+        second := bundle(
+            event_id=str(uuid.uuid4()), patient_id=newer.patient_id, timestamp=dt.datetime.now(dt.UTC).isoformat()
+        ),
+        sign(second),
+    )
+    inbound_events_process_due(client=client, budget_seconds=20)
+    assert patient_reads(sandbox) == [newer.patient_id, newer.patient_id, older.patient_id]
+    assert not InboundEvent.objects.filter(state="received").exists()
 
 
 def test_athenas_notice_of_a_new_chart_before_the_hub_learns_its_id_links_the_registration(
