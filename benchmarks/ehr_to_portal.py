@@ -9,6 +9,9 @@ at the portal sink. Two receivers are measured in the same run:
 - the floor: a bare Python loopback relay (POST in, 202, POST on to the sink);
 - the hub: store, acknowledge, inflate from athena, merge, emit and deliver a portal event.
 
+Before the hub's run it reads athena's changed feed once and catches up on the floor's changes
+(which went to the relay, not to the hub); the scheduled feed reads go on during its run.
+
 Ack latency is the receiver's answer to athena's POST; end-to-end is sink receive time minus the
 change's commit time (one clock: both on this machine). Prints one JSON object with ack_p50_ms,
 ack_p99_ms, e2e_p50_ms, e2e_p95_ms, e2e_p99_ms, floor_p50_ms, floor_p99_ms and ratio (hub e2e p99
@@ -188,6 +191,12 @@ def main() -> None:
 
         stack.sandbox("PUT", "config", json={"webhook": {"url": f"{stack.hub_url}/webhooks/athena/"}})
         use_hub_database(stack)  # to see when the hub has read every notification
+        # The floor's changes went to the relay, not to the hub: let the hub catch up on them from
+        # athena's changed feed (its safety net) before its own run, so it starts level.
+        stack.manage("shell", "-c", "from sync.tasks import poll_changed_feeds; poll_changed_feeds()")
+        settle = time.monotonic() + 180
+        while not hub_idle() and time.monotonic() < settle:
+            time.sleep(0.5)
         time.sleep(1)
         first_delivery = stack.sandbox("GET", "webhooks")["count"]
         hub_commits = drive_edits(stack.sandbox_url, patients, args.rate, args.duration)

@@ -13,6 +13,7 @@ athena: the feed adds work only for the changes whose webhook never came.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from typing import Any
@@ -37,16 +38,25 @@ ALREADY_MERGED = "athena's record holds the values the hub already merged"
 FEEDS = {"patients": ("patient", "patientid"), "appointments": ("appointment", "appointmentid")}
 # athena stamps changed-feed records in Eastern time.
 ATHENA_FEED_ZONE = ZoneInfo("America/New_York")
+ATHENA_TIME_PRECISION = dt.timedelta(seconds=1)  # mm/dd/yyyy hh24:mi:ss
 
 
-def _event_for(feed: str, record: dict[str, Any]) -> NotificationEvent | None:
+def _event_for(feed: str, record: dict[str, Any], read_at: dt.datetime) -> NotificationEvent | None:
     resource_type, id_key = FEEDS[feed]
     resource_id = to_str(record.get(id_key))
     if not resource_id:
         return None
     modified = to_str(record.get("lastmodified") or record.get("lastupdated"))
-    occurred = to_datetime(modified, ATHENA_FEED_ZONE) if modified else None
-    fingerprint = modified or hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
+    # When the record's values held: athena's time is cut to the second, and the change may have
+    # come up to a second later (after a webhook change of the same second the hub already merged);
+    # the values still held when the feed was read. So the later of the two bounds is used, never
+    # past the read.
+    modified_at = to_datetime(modified, ATHENA_FEED_ZONE) if modified else None
+    occurred = min(modified_at + ATHENA_TIME_PRECISION, read_at) if modified_at else read_at
+    # athena's times are to the second, and a record can return to an earlier state: the time and
+    # the content together tell one change from another.
+    digest = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
+    fingerprint = f"{modified}/{digest}" if modified else digest
     status = to_str(record.get("appointmentstatus"))
     return NotificationEvent(
         event_id=f"{feed}:{resource_id}:{fingerprint}"[:120],
@@ -54,7 +64,7 @@ def _event_for(feed: str, record: dict[str, Any]) -> NotificationEvent | None:
         resource_type=resource_type,
         resource_id=resource_id,
         department_id=to_str(record.get("departmentid") or record.get("primarydepartmentid")),
-        occurred_at=occurred or timezone.now(),
+        occurred_at=occurred,
     )
 
 
@@ -84,8 +94,9 @@ def _already_merged(feed: str, record: dict[str, Any]) -> bool:
 def _triage(feed: str, records: list[dict[str, Any]]) -> tuple[list[NotificationEvent], dict[str, str]]:
     """A read's events, and those of them that need no processing (event id → why)."""
     listed: dict[str, tuple[dict[str, Any], NotificationEvent]] = {}
+    read_at = timezone.now()
     for record in records:  # athena lists a feed's records oldest first
-        if event := _event_for(feed, record):
+        if event := _event_for(feed, record, read_at):
             listed.pop(event.event_id, None)  # a record listed twice counts where it was listed last
             listed[event.event_id] = (record, event)
     newest = {event.resource_id: event_id for event_id, (_, event) in listed.items()}

@@ -15,7 +15,7 @@ from sandbox.athena.records import (
     parse_id,
     patient_json,
 )
-from sandbox.common import athena_date, digits, parse_athena_date
+from sandbox.common import athena_date, athena_datetime, digits, parse_athena_date
 from sandbox.context import Call
 from sandbox.db import Transaction
 from sandbox.events import record_change
@@ -219,6 +219,7 @@ def patient_create(
     data["departmentid"] = str(fields["departmentid"])
     data["emailexists"] = bool(data.get("email"))
     data["hasmobileyn"] = bool(data.get("mobilephone"))
+    data["lastupdated"] = athena_datetime(now)
     insert_patient(tx, data, created_at=now, via=via, by=client_id or actor)
     event = record_change(
         tx,
@@ -249,6 +250,7 @@ def patient_update(
         return data, None
     data.update(changed)
     data["emailexists"] = bool(data.get("email"))
+    data["lastupdated"] = athena_datetime(state.clock.time())
     row = patient_columns(data)
     tx.execute(
         "UPDATE patients SET firstname_key = :firstname_key, lastname_key = :lastname_key, dob = :dob, "
@@ -279,7 +281,9 @@ def touch_patient_for_insurance(
     data = load_patient(tx, patientid)
     if data is None:
         return None
-    tx.execute("UPDATE patients SET updated_at = ? WHERE patientid = ?", (state.clock.time(), patientid))
+    now = state.clock.time()
+    data["lastupdated"] = athena_datetime(now)
+    tx.execute("UPDATE patients SET updated_at = ?, data = ? WHERE patientid = ?", (now, json.dumps(data), patientid))
     return record_change(
         tx,
         state,
