@@ -26,9 +26,9 @@ from hub.integrations.athena.client import AthenaClient
 from hub.integrations.athena.coerce import to_datetime, to_str
 from hub.integrations.athena.errors import AthenaPermanentError
 from hub.integrations.athena.types import AthenaAppointment, AthenaPatient
-from hub.models import Appointment, Patient
+from hub.models import Appointment, FieldState, Patient
 from sync import mapping
-from sync.inbound import NotificationEvent, events_store
+from sync.inbound import SYNCED_PATIENT_FIELDS, NotificationEvent, events_store
 from sync.models import FeedState, InboundEvent
 from sync.reconcile import appointment_drift, patient_drift
 
@@ -68,18 +68,29 @@ def _event_for(feed: str, record: dict[str, Any], read_at: dt.datetime) -> Notif
     )
 
 
-def _already_merged(feed: str, record: dict[str, Any]) -> bool:
-    """Does the hub already hold what this record says (so reading it from athena again adds nothing)?"""
-    practice = settings.ATHENA_PRACTICE_ID
-    if feed == "patients":
-        athena_patient = AthenaPatient.from_api(record)
-        patient = Patient.objects.filter(
-            practice__athena_practice_id=practice, athena_patient_id=athena_patient.patient_id
-        ).first()
-        return patient is not None and not patient_drift(patient, mapping.patient_fields(athena_patient))
+def _patients_merged(records: list[dict[str, Any]]) -> set[str]:
+    """The athena ids of the patient records whose values the hub already holds (a few queries in all)."""
+    athena = {p.patient_id: p for p in map(AthenaPatient.from_api, records)}
+    patients = Patient.objects.filter(
+        practice__athena_practice_id=settings.ATHENA_PRACTICE_ID, athena_patient_id__in=list(athena)
+    )
+    known: dict[int, dict[str, str]] = {}
+    states = FieldState.objects.filter(patient__in=patients, field__in=SYNCED_PATIENT_FIELDS)
+    for patient_id, name, last_ehr in states.values_list("patient_id", "field", "last_ehr"):
+        known.setdefault(patient_id, {})[name] = last_ehr
+    merged = set()
+    for patient in patients:
+        record = athena.get(patient.athena_patient_id or "")
+        if record and not patient_drift(patient, mapping.patient_fields(record), known.get(patient.pk, {})):
+            merged.add(record.patient_id)
+    return merged
+
+
+def _appointment_merged(record: dict[str, Any]) -> bool:
     athena_appointment = AthenaAppointment.from_api(record)
     appointment = Appointment.objects.filter(
-        practice__athena_practice_id=practice, athena_appointment_id=athena_appointment.appointment_id
+        practice__athena_practice_id=settings.ATHENA_PRACTICE_ID,
+        athena_appointment_id=athena_appointment.appointment_id,
     ).first()
     return (
         appointment is not None
@@ -92,21 +103,29 @@ def _already_merged(feed: str, record: dict[str, Any]) -> bool:
 
 
 def _triage(feed: str, records: list[dict[str, Any]]) -> tuple[list[NotificationEvent], dict[str, str]]:
-    """A read's events, and those of them that need no processing (event id → why)."""
+    """A read's events not stored yet, and those of them that need no processing (event id → why)."""
     listed: dict[str, tuple[dict[str, Any], NotificationEvent]] = {}
     read_at = timezone.now()
     for record in records:  # athena lists a feed's records oldest first
         if event := _event_for(feed, record, read_at):
             listed.pop(event.event_id, None)  # a record listed twice counts where it was listed last
             listed[event.event_id] = (record, event)
+    stored = set(
+        InboundEvent.objects.filter(source=InboundEvent.Source.FEED, event_id__in=list(listed)).values_list(
+            "event_id", flat=True
+        )
+    )
     newest = {event.resource_id: event_id for event_id, (_, event) in listed.items()}
-    settled: dict[str, str] = {}
-    for event_id, (record, event) in listed.items():
-        if newest[event.resource_id] != event_id:
-            settled[event_id] = SUPERSEDED
-        elif _already_merged(feed, record):
-            settled[event_id] = ALREADY_MERGED
-    return [event for _, event in listed.values()], settled
+    fresh = {event_id: pair for event_id, pair in listed.items() if event_id not in stored}
+    settled = {event_id: SUPERSEDED for event_id, (_, event) in fresh.items() if newest[event.resource_id] != event_id}
+    candidates = {event_id: record for event_id, (record, _) in fresh.items() if event_id not in settled}
+    if feed == "patients":
+        merged = _patients_merged(list(candidates.values()))
+        known = [event_id for event_id in candidates if fresh[event_id][1].resource_id in merged]
+    else:
+        known = [event_id for event_id, record in candidates.items() if _appointment_merged(record)]
+    settled.update(dict.fromkeys(known, ALREADY_MERGED))
+    return [event for _, event in fresh.values()], settled
 
 
 def _store(feed: str, records: list[dict[str, Any]]) -> int:

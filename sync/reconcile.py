@@ -55,12 +55,16 @@ def _digest(values: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def patient_drift(patient: Patient, athena_values: dict[str, Any]) -> list[str]:
-    """The synced fields whose athena value differs from the last one athena reported to the hub."""
-    known = {
-        state.field: json.loads(state.last_ehr) if state.last_ehr else None
-        for state in FieldState.objects.filter(patient=patient, field__in=SYNCED_PATIENT_FIELDS)
-    }
+def patient_drift(patient: Patient, athena_values: dict[str, Any], last_ehr: dict[str, str] | None = None) -> list[str]:
+    """The synced fields whose athena value differs from the last one athena reported to the hub.
+
+    `last_ehr` (field → stored last EHR value) spares the query when the caller read it already.
+    """
+    if last_ehr is None:
+        last_ehr = dict(
+            FieldState.objects.filter(patient=patient, field__in=SYNCED_PATIENT_FIELDS).values_list("field", "last_ehr")
+        )
+    known = {name: json.loads(value) if value else None for name, value in last_ehr.items()}
     drifted = []
     for name in SYNCED_PATIENT_FIELDS:
         seen = known[name] if name in known else _json(getattr(patient, name))
