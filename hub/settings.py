@@ -277,6 +277,11 @@ HUB_INTENT_DRAIN_SECONDS = env_float("HUB_INTENT_DRAIN_SECONDS", 50.0)
 # acknowledged (no queue hop); the sweeper covers a process that dies first.
 HUB_INBOUND_FAST_PATH = env_bool("HUB_INBOUND_FAST_PATH", True)
 HUB_INBOUND_FAST_PATH_THREADS = env_int("HUB_INBOUND_FAST_PATH_THREADS", 2)
+# athena's changed feeds are read in pages, with a pause between pages, so a catch-up read of
+# many records does not hold up the webhook path it backs up.
+HUB_FEED_PAGE_SIZE = env_int("HUB_FEED_PAGE_SIZE", 200)
+HUB_FEED_PAGE_PAUSE_SECONDS = env_float("HUB_FEED_PAGE_PAUSE_SECONDS", 0.2)
+HUB_FEED_MAX_PAGES = env_int("HUB_FEED_MAX_PAGES", 50)
 ATHENA_WEBHOOK_SECRET = env_str("ATHENA_WEBHOOK_SECRET", "local-athena-webhook-secret")
 ATHENA_WEBHOOK_SECRET_PREVIOUS = env_str("ATHENA_WEBHOOK_SECRET_PREVIOUS", "")
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -142,24 +143,38 @@ def _ensure_subscribed(client: AthenaClient, feed: str, state: FeedState) -> Non
     state.save(update_fields=["subscribed_at"])
 
 
+def _read_pages(client: AthenaClient, feed: str) -> tuple[int, int]:
+    """Read one feed page by page (peek, store, take, store): (records taken, new events stored)."""
+    size = max(1, settings.HUB_FEED_PAGE_SIZE)
+    taken_total = stored = 0
+    for page in range(max(1, settings.HUB_FEED_MAX_PAGES)):
+        if page:
+            time.sleep(settings.HUB_FEED_PAGE_PAUSE_SECONDS)
+        stored += _store(feed, client.list_changed(feed, leave_unprocessed=True, limit=size))
+        taken = client.list_changed(feed, limit=size)
+        stored += _store(feed, taken)
+        taken_total += len(taken)
+        if len(taken) < size:
+            break
+    return taken_total, stored
+
+
 def feeds_poll(*, client: AthenaClient) -> int:
-    """Read every feed once; returns how many new events were stored."""
+    """Read every feed; returns how many new events were stored."""
     stored = 0
     for feed in FEEDS:
         state, _ = FeedState.objects.get_or_create(feed=feed)
         _ensure_subscribed(client, feed, state)
         try:
-            peeked = client.list_changed(feed, leave_unprocessed=True)
+            taken, new = _read_pages(client, feed)
         except AthenaPermanentError:
             # athena forgot the subscription (403): subscribe again and read next time.
             state.subscribed_at = None
             state.save(update_fields=["subscribed_at"])
             _ensure_subscribed(client, feed, state)
             continue
-        stored += _store(feed, peeked)
-        taken = client.list_changed(feed)
-        stored += _store(feed, taken)
         state.last_polled_at = timezone.now()
-        state.last_record_count = len(taken)
+        state.last_record_count = taken
         state.save(update_fields=["last_polled_at", "last_record_count"])
+        stored += new
     return stored

@@ -379,6 +379,27 @@ def test_a_feed_record_with_a_value_the_hub_has_not_merged_is_read_from_athena(
     assert PortalEvent.objects.filter(type="patient.updated", patient=patient, state="delivered").exists()
 
 
+def test_the_feed_is_read_in_pages_and_a_poll_stops_at_its_page_limit(
+    clinics: dict[str, Any], sandbox: Sandbox, settings: Any
+) -> None:
+    settings.HUB_FEED_PAGE_SIZE, settings.HUB_FEED_PAGE_PAUSE_SECONDS, settings.HUB_FEED_MAX_PAGES = 2, 0, 2
+    client = build_athena_client()
+    feeds_poll(client=client)
+    patients = [p for _, p in zip(range(5), client.search_patients(department_id="1"), strict=False)]
+    for n, athena_patient in enumerate(patients):
+        sandbox.edit(
+            {"type": "patient.update", "patientid": athena_patient.patient_id, "fields": {"homephone": f"617555060{n}"}}
+        )
+    reads = len(sandbox.requests(route="/v1/{practiceid}/patients/changed", method="GET"))
+    assert feeds_poll(client=client) == 4  # two pages of two: the fifth waits for the next poll
+    pages = sandbox.requests(route="/v1/{practiceid}/patients/changed", method="GET")[reads:]
+    assert len(pages) == 4  # a peek and a take per page
+    assert feeds_poll(client=client) == 1
+    process()
+    for n, athena_patient in enumerate(patients):
+        assert Patient.objects.get(athena_patient_id=athena_patient.patient_id).home_phone == f"617555060{n}"
+
+
 def test_fresh_webhook_events_are_processed_before_a_backlog_of_feed_events(
     clinics: dict[str, Any], sandbox: Sandbox
 ) -> None:

@@ -748,9 +748,18 @@ class AthenaClient:
         return SubscriptionStatus(status=to_str(body.get("status")) or "INACTIVE", event_names=names)
 
     def list_changed(
-        self, feed: str, *, leave_unprocessed: bool = False, department_ids: list[str] | None = None
+        self,
+        feed: str,
+        *,
+        leave_unprocessed: bool = False,
+        department_ids: list[str] | None = None,
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
-        """GET /{feed}/changed: records not yet delivered to this key (a destructive read)."""
+        """GET /{feed}/changed: records not yet delivered to this key (a destructive read).
+
+        With `limit`, one page of at most that many records (the oldest), and no `next` link
+        is followed: the next read returns the next records.
+        """
         route = f"/v1/{{practiceid}}/{feed}/changed"
         params: dict[str, str] = {}
         if leave_unprocessed:
@@ -758,7 +767,11 @@ class AthenaClient:
         if department_ids:
             params["departmentid"] = ",".join(department_ids)
         collection = feed.split("/")[-1]
-        return list(self._paginate(route, collection, path=self._practice_path(f"/{feed}/changed"), params=params))
+        path = self._practice_path(f"/{feed}/changed")
+        if limit is not None:
+            body = self._send("GET", route, path=path, params={**params, "limit": limit})
+            return list(body.get(collection) or []) if isinstance(body, dict) else []
+        return list(self._paginate(route, collection, path=path, params=params))
 
     def list_changed_patients(self, **kwargs: Any) -> list[AthenaPatient]:
         """The patients changed feed, as patients."""
