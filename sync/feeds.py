@@ -6,9 +6,10 @@ marks it delivered. Records become inbound events keyed on resource and modifica
 
 Most records are changes the hub already merged from their webhooks, and a read can hold a
 minute of them. Processing an event reads the resource afresh from athena, so only the newest
-record of each resource in a read is worth processing, and not even that one when its values are
-the ones athena last reported to the hub. The others are kept as duplicates, without a call to
-athena: the feed adds work only for the changes whose webhook never came.
+record of each resource in a read is worth processing, and not even that one when the hub has
+read the resource from athena since that change, or its values are the ones athena last reported.
+The others are kept as duplicates, without a call to athena: the feed adds work only for the
+changes whose webhook never came.
 """
 
 from __future__ import annotations
@@ -21,20 +22,21 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db.models import Max
 from django.utils import timezone
 
 from hub.integrations.athena.client import AthenaClient
 from hub.integrations.athena.coerce import to_datetime, to_str
 from hub.integrations.athena.errors import AthenaPermanentError
 from hub.integrations.athena.types import AthenaAppointment, AthenaPatient
-from hub.models import Appointment, FieldState, Patient
+from hub.models import Appointment, ChangeSet, FieldState, Patient
 from sync import mapping
 from sync.inbound import SYNCED_PATIENT_FIELDS, NotificationEvent, events_store
 from sync.models import FeedState, InboundEvent
 from sync.reconcile import appointment_drift, patient_drift
 
 SUPERSEDED = "superseded by a later record of the same resource in the same feed read"
-ALREADY_MERGED = "athena's record holds the values the hub already merged"
+ALREADY_MERGED = "the hub already holds this record (read from athena since, or the same values)"
 
 FEEDS = {"patients": ("patient", "patientid"), "appointments": ("appointment", "appointmentid")}
 # athena stamps changed-feed records in Eastern time.
@@ -69,18 +71,36 @@ def _event_for(feed: str, record: dict[str, Any], read_at: dt.datetime) -> Notif
     )
 
 
-def _patients_merged(records: list[dict[str, Any]]) -> set[str]:
-    """The athena ids of the patient records whose values the hub already holds (a few queries in all)."""
-    athena = {p.patient_id: p for p in map(AthenaPatient.from_api, records)}
-    patients = Patient.objects.filter(
-        practice__athena_practice_id=settings.ATHENA_PRACTICE_ID, athena_patient_id__in=list(athena)
+def _patients_merged(candidates: list[tuple[dict[str, Any], NotificationEvent]]) -> set[str]:
+    """The athena ids of the patient records the hub already holds (a few queries in all).
+
+    Held: the hub read the patient from athena after the record's change (its latest EHR report
+    is no older than the record), or the record's values are the ones athena last reported.
+    """
+    athena = {p.patient_id: p for p in (AthenaPatient.from_api(record) for record, _ in candidates)}
+    changed_at = {event.resource_id: event.occurred_at for _, event in candidates}
+    patients = list(
+        Patient.objects.filter(
+            practice__athena_practice_id=settings.ATHENA_PRACTICE_ID, athena_patient_id__in=list(athena)
+        )
     )
+    latest_read = dict(
+        ChangeSet.objects.filter(patient__in=patients, source="ehr")
+        .values("patient_id")
+        .annotate(latest=Max("source_time"))
+        .values_list("patient_id", "latest")
+    )
+    merged = {
+        patient.athena_patient_id or ""
+        for patient in patients
+        if patient.pk in latest_read and latest_read[patient.pk] >= changed_at[patient.athena_patient_id or ""]
+    }
+    unsure = [patient for patient in patients if patient.athena_patient_id not in merged]
     known: dict[int, dict[str, str]] = {}
-    states = FieldState.objects.filter(patient__in=patients, field__in=SYNCED_PATIENT_FIELDS)
+    states = FieldState.objects.filter(patient__in=unsure, field__in=SYNCED_PATIENT_FIELDS)
     for patient_id, name, last_ehr in states.values_list("patient_id", "field", "last_ehr"):
         known.setdefault(patient_id, {})[name] = last_ehr
-    merged = set()
-    for patient in patients:
+    for patient in unsure:
         record = athena.get(patient.athena_patient_id or "")
         if record and not patient_drift(patient, mapping.patient_fields(record), known.get(patient.pk, {})):
             merged.add(record.patient_id)
@@ -119,12 +139,12 @@ def _triage(feed: str, records: list[dict[str, Any]]) -> tuple[list[Notification
     newest = {event.resource_id: event_id for event_id, (_, event) in listed.items()}
     fresh = {event_id: pair for event_id, pair in listed.items() if event_id not in stored}
     settled = {event_id: SUPERSEDED for event_id, (_, event) in fresh.items() if newest[event.resource_id] != event_id}
-    candidates = {event_id: record for event_id, (record, _) in fresh.items() if event_id not in settled}
+    candidates = {event_id: pair for event_id, pair in fresh.items() if event_id not in settled}
     if feed == "patients":
         merged = _patients_merged(list(candidates.values()))
-        known = [event_id for event_id in candidates if fresh[event_id][1].resource_id in merged]
+        known = [event_id for event_id, (_, event) in candidates.items() if event.resource_id in merged]
     else:
-        known = [event_id for event_id, record in candidates.items() if _appointment_merged(record)]
+        known = [event_id for event_id, (record, _) in candidates.items() if _appointment_merged(record)]
     settled.update(dict.fromkeys(known, ALREADY_MERGED))
     return [event for _, event in fresh.values()], settled
 

@@ -379,6 +379,35 @@ def test_a_feed_record_with_a_value_the_hub_has_not_merged_is_read_from_athena(
     assert PortalEvent.objects.filter(type="patient.updated", patient=patient, state="delivered").exists()
 
 
+def test_a_feed_record_older_than_the_hubs_last_read_of_the_patient_is_not_read_again(
+    clinics: dict[str, Any], sandbox: Sandbox, settings: Any
+) -> None:
+    settings.HUB_FEED_PAGE_SIZE, settings.HUB_FEED_PAGE_PAUSE_SECONDS = 1, 0  # each record its own page
+    client = build_athena_client()
+    feeds_poll(client=client)
+    athena_patient = a_patient()
+    for phone in ("6175550701", "6175550702"):
+        sandbox.edit({"type": "patient.update", "patientid": athena_patient.patient_id, "fields": {"homephone": phone}})
+        time.sleep(1.1)  # athena's feed times are to the second
+    # The later change came by webhook and the hub read the patient then.
+    body = bundle(
+        event_id=str(uuid.uuid4()), patient_id=athena_patient.patient_id, timestamp=dt.datetime.now(dt.UTC).isoformat()
+    )
+    post(body, sign(body))
+    process()
+    reads = len(patient_reads(sandbox))
+
+    assert feeds_poll(client=client) == 2
+    # The first record is alone in its page and its values are no longer athena's: it is still
+    # covered, because the hub read the patient after that change.
+    assert (
+        list(InboundEvent.objects.filter(source="athena-feed").values_list("state", "error"))
+        == [("ignored-duplicate", ALREADY_MERGED)] * 2
+    )
+    assert len(patient_reads(sandbox)) == reads
+    assert Patient.objects.get(athena_patient_id=athena_patient.patient_id).home_phone == "6175550702"
+
+
 def test_the_feed_is_read_in_pages_and_a_poll_stops_at_its_page_limit(
     clinics: dict[str, Any], sandbox: Sandbox, settings: Any
 ) -> None:
