@@ -79,10 +79,11 @@ def _patients_merged(candidates: list[tuple[dict[str, Any], NotificationEvent]])
     """
     athena = {p.patient_id: p for p in (AthenaPatient.from_api(record) for record, _ in candidates)}
     changed_at = {event.resource_id: event.occurred_at for _, event in candidates}
+    # Keys only: a patient row's encrypted fields are decrypted only for the few compared by value.
     patients = list(
         Patient.objects.filter(
             practice__athena_practice_id=settings.ATHENA_PRACTICE_ID, athena_patient_id__in=list(athena)
-        )
+        ).only("pk", "athena_patient_id")
     )
     latest_read = dict(
         ChangeSet.objects.filter(patient__in=patients, source="ehr")
@@ -95,7 +96,7 @@ def _patients_merged(candidates: list[tuple[dict[str, Any], NotificationEvent]])
         for patient in patients
         if patient.pk in latest_read and latest_read[patient.pk] >= changed_at[patient.athena_patient_id or ""]
     }
-    unsure = [patient for patient in patients if patient.athena_patient_id not in merged]
+    unsure = list(Patient.objects.filter(pk__in=[p.pk for p in patients if p.athena_patient_id not in merged]))
     known: dict[int, dict[str, str]] = {}
     states = FieldState.objects.filter(patient__in=unsure, field__in=SYNCED_PATIENT_FIELDS)
     for patient_id, name, last_ehr in states.values_list("patient_id", "field", "last_ehr"):
