@@ -297,6 +297,34 @@ def _store_change_sets(
     return fresh
 
 
+def _ehr_repeats(patient: Patient, fresh: list[ChangeSet]) -> set[str]:
+    """Fields of a new athena report that repeat athena's previous report and so move nothing.
+
+    Replaying the log, the same side saying the same thing again is skipped, so for such a field
+    the fold's outcome is the one already stored and need not be computed again. That holds when
+    the report sorts after every earlier change of the patient and athena's previous report came
+    after every change from any other source (no portal edit, staff decision or payer answer
+    since), and the field is not in conflict. athena reports every field on every change, so
+    this spares the fold (and its decryption) of all but the fields that did change.
+    """
+    if len(fresh) != 1 or fresh[0].source != "ehr":
+        return set()
+    report = fresh[0]
+    earlier = ChangeSet.objects.filter(patient=patient).exclude(source=report.source, event_id=report.event_id)
+    previous = earlier.filter(source="ehr").order_by("-source_time", "-event_id").first()
+    if previous is None or earlier.filter(source_time__gte=report.source_time).exists():
+        return set()
+    if earlier.exclude(source="ehr").filter(source_time__gte=previous.source_time).exists():
+        return set()
+    before, now = _load(previous.values), _load(report.values)
+    repeats = {name for name, value in now.items() if name in before and _encode(before[name]) == _encode(value)}
+    in_conflict = set(
+        FieldState.objects.filter(patient=patient, field__in=repeats, in_conflict=True).values_list("field", flat=True)
+    )
+    stored = set(FieldState.objects.filter(patient=patient, field__in=repeats).values_list("field", flat=True))
+    return (repeats & stored) - in_conflict
+
+
 @transaction.atomic
 def golden_merge(*, patient: Patient, changes: list[tuple[str, Change]]) -> MergeResult:
     """Record a patient's `(field, change)` pairs and bring its golden record up to date.
@@ -312,6 +340,14 @@ def golden_merge(*, patient: Patient, changes: list[tuple[str, Change]]) -> Merg
         return result
     result.new_changes = sum(len(_load(row.values)) for row in fresh)
     touched = {name for row in fresh for name in _load(row.values)}
+    unmoved = _ehr_repeats(locked, fresh)
+    if unmoved:
+        touched -= unmoved
+        # What the full fold would have listed again for them: decided values athena still lacks.
+        pending = FieldState.objects.filter(patient=locked, field__in=unmoved).exclude(source="ehr")
+        for name, decided, athena_has in pending.values_list("field", "value", "last_ehr"):
+            if decided != athena_has:
+                result.athena_fields.append(name)
     log: dict[str, list[Change]] = {name: [] for name in touched}
     for row in ChangeSet.objects.filter(patient=locked).only("source", "source_time", "event_id", "values"):
         for name, value in _load(row.values).items():

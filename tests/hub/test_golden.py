@@ -104,7 +104,7 @@ def test_the_same_changes_in_any_order_with_duplicates_give_the_same_record(
 
 
 @pytest.mark.django_db
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(changes=CHANGES, seed=st.integers(0, 10_000))
 def test_golden_merge_stores_the_same_record_whatever_the_arrival_order(changes: list[Change], seed: int) -> None:
     unique = list({(c.source, c.event_id): c for c in changes}.values())
@@ -115,15 +115,30 @@ def test_golden_merge_stores_the_same_record_whatever_the_arrival_order(changes:
     random.Random(seed).shuffle(arrivals)
     for change in arrivals:  # one at a time, as events arrive
         golden_merge(patient=shuffled, changes=[("last_name", change)])
+    # In time order, one at a time: athena repeating itself takes the merge's shortcut most often.
+    timely = make_patient(make_department())
+    for change in sorted(unique, key=Change.sort_key):
+        golden_merge(patient=timely, changes=[("last_name", change), ("first_name", change)])
 
-    def state(patient: object) -> tuple[object, ...]:
-        row = FieldState.objects.get(patient=patient, field="last_name")
-        return (row.value, row.source, row.baseline, row.in_conflict)
+    def state(patient: object, name: str = "last_name") -> tuple[object, ...]:
+        row = FieldState.objects.get(patient=patient, field=name)
+        return (
+            row.value,
+            row.source,
+            row.source_time,
+            row.event_id,
+            row.baseline,
+            row.last_ehr,
+            row.last_portal,
+            row.in_conflict,
+            row.rule,
+        )
 
-    assert state(in_order) == state(shuffled)
-    in_order.refresh_from_db()
-    shuffled.refresh_from_db()
-    assert in_order.last_name == shuffled.last_name
+    assert state(in_order) == state(shuffled) == state(timely)
+    assert state(timely, "first_name")[:-1] == state(in_order)[:-1]  # the rule names the field's group
+    for patient in (in_order, shuffled, timely):
+        patient.refresh_from_db()
+    assert in_order.last_name == shuffled.last_name == timely.last_name
 
 
 @pytest.mark.django_db
@@ -151,3 +166,28 @@ def test_merge_reports_conflicts_changed_fields_and_what_athena_needs() -> None:
     assert patient.last_name == "Smithe"  # the EHR is authoritative for identity while staff decide
     again = golden_merge(patient=patient, changes=[("last_name", Change(at(6), "ehr", "evt-9", "Smithe"))])
     assert again.new_changes == 0 and not again.conflicts  # a duplicate event changes nothing
+
+
+@pytest.mark.django_db
+def test_athena_repeating_itself_after_a_staff_decision_still_moves_the_field() -> None:
+    patient = make_patient(make_department(), last_name="Smith")
+    golden_merge(patient=patient, changes=[("last_name", Change(at(0), "ehr", "evt-1", "Smith"))])
+    golden_merge(patient=patient, changes=[("last_name", Change(at(1), "staff", "decision-1", "Smyth"))])
+    # athena reports its old value again, after the decision: the EHR side moved away from it.
+    result = golden_merge(patient=patient, changes=[("last_name", Change(at(2), "ehr", "evt-2", "Smith"))])
+    patient.refresh_from_db()
+    assert patient.last_name == "Smith" and result.changed_fields == ["last_name"]
+
+
+@pytest.mark.django_db
+def test_athena_repeating_itself_moves_nothing_but_still_asks_for_the_decided_value() -> None:
+    patient = make_patient(make_department(), email="a@example.test")
+    golden_merge(patient=patient, changes=[("email", Change(at(0), "ehr", "evt-1", "a@example.test"))])
+    golden_merge(patient=patient, changes=[("email", Change(at(1), "portal", "sub-1", "b@example.test"))])
+    golden_merge(patient=patient, changes=[("email", Change(at(2), "ehr", "evt-2", "a@example.test"))])
+    # athena reports the same old value again (the write-back has not landed): nothing moves, and
+    # the portal's value is still what athena must be given.
+    result = golden_merge(patient=patient, changes=[("email", Change(at(3), "ehr", "evt-3", "a@example.test"))])
+    patient.refresh_from_db()
+    assert patient.email == "b@example.test" and result.changed_fields == []
+    assert result.athena_fields == ["email"]
