@@ -293,6 +293,17 @@ def patient_reads(sandbox: Sandbox) -> list[str]:
     return [r["path"].rstrip("/").rsplit("/", 1)[-1] for r in sandbox.requests(route=PATIENT_READ, method="GET")]
 
 
+def edit_phone(sandbox: Sandbox, patient_id: str, phone: str) -> None:
+    """A front-desk edit inside athena."""
+    sandbox.edit({"type": "patient.update", "patientid": patient_id, "fields": {"homephone": phone}})
+
+
+def notify(patient_id: str) -> None:
+    """athena's webhook for a change of the patient, now."""
+    body = bundle(event_id=str(uuid.uuid4()), patient_id=patient_id, timestamp=dt.datetime.now(dt.UTC).isoformat())
+    post(body, sign(body))
+
+
 def test_a_feed_read_of_changes_already_merged_from_their_webhooks_asks_athena_for_nothing(
     clinics: dict[str, Any], sandbox: Sandbox
 ) -> None:
@@ -301,20 +312,8 @@ def test_a_feed_read_of_changes_already_merged_from_their_webhooks_asks_athena_f
     patients = [p for _, p in zip(range(2), client.search_patients(department_id="1"), strict=False)]
     for n, athena_patient in enumerate(patients):
         for edit in range(2):
-            sandbox.edit(
-                {
-                    "type": "patient.update",
-                    "patientid": athena_patient.patient_id,
-                    "fields": {"homephone": f"61755503{n}{edit}"},
-                }
-            )
-        # Each change also came by webhook, and the hub merged it.
-        body = bundle(
-            event_id=str(uuid.uuid4()),
-            patient_id=athena_patient.patient_id,
-            timestamp=dt.datetime.now(dt.UTC).isoformat(),
-        )
-        post(body, sign(body))
+            edit_phone(sandbox, athena_patient.patient_id, f"61755503{n}{edit}")
+        notify(athena_patient.patient_id)  # each change also came by webhook, and the hub merged it
     process()
     reads, announced = len(patient_reads(sandbox)), PortalEvent.objects.count()
 
@@ -338,13 +337,7 @@ def test_a_feed_read_of_several_changes_of_one_patient_reads_the_patient_once(
     feeds_poll(client=client)
     athena_patient = a_patient()
     for edit in range(3):  # webhooks are off: only the feed tells the hub
-        sandbox.edit(
-            {
-                "type": "patient.update",
-                "patientid": athena_patient.patient_id,
-                "fields": {"homephone": f"617555040{edit}"},
-            }
-        )
+        edit_phone(sandbox, athena_patient.patient_id, f"617555040{edit}")
     assert feeds_poll(client=client) == 3
     states = sorted(InboundEvent.objects.values_list("state", "error"))
     assert states == [("ignored-duplicate", SUPERSEDED), ("ignored-duplicate", SUPERSEDED), ("received", "")]
@@ -362,14 +355,9 @@ def test_a_feed_record_with_a_value_the_hub_has_not_merged_is_read_from_athena(
     client = build_athena_client()
     feeds_poll(client=client)
     athena_patient = a_patient()
-    body = bundle(
-        event_id=str(uuid.uuid4()), patient_id=athena_patient.patient_id, timestamp=dt.datetime.now(dt.UTC).isoformat()
-    )
-    post(body, sign(body))
+    notify(athena_patient.patient_id)
     process()  # the hub holds the patient as athena had it
-    sandbox.edit(  # a change whose webhook never came
-        {"type": "patient.update", "patientid": athena_patient.patient_id, "fields": {"homephone": "6175550499"}}
-    )
+    edit_phone(sandbox, athena_patient.patient_id, "6175550499")  # a change whose webhook never came
     assert feeds_poll(client=client) == 1
     process()
     patient = Patient.objects.get(athena_patient_id=athena_patient.patient_id)
@@ -387,13 +375,9 @@ def test_a_feed_record_older_than_the_hubs_last_read_of_the_patient_is_not_read_
     feeds_poll(client=client)
     athena_patient = a_patient()
     for phone in ("6175550701", "6175550702"):
-        sandbox.edit({"type": "patient.update", "patientid": athena_patient.patient_id, "fields": {"homephone": phone}})
+        edit_phone(sandbox, athena_patient.patient_id, phone)
         time.sleep(1.1)  # athena's feed times are to the second
-    # The later change came by webhook and the hub read the patient then.
-    body = bundle(
-        event_id=str(uuid.uuid4()), patient_id=athena_patient.patient_id, timestamp=dt.datetime.now(dt.UTC).isoformat()
-    )
-    post(body, sign(body))
+    notify(athena_patient.patient_id)  # the later change came by webhook and the hub read the patient then
     process()
     reads = len(patient_reads(sandbox))
 
@@ -416,9 +400,7 @@ def test_the_feed_is_read_in_pages_and_a_poll_stops_at_its_page_limit(
     feeds_poll(client=client)
     patients = [p for _, p in zip(range(5), client.search_patients(department_id="1"), strict=False)]
     for n, athena_patient in enumerate(patients):
-        sandbox.edit(
-            {"type": "patient.update", "patientid": athena_patient.patient_id, "fields": {"homephone": f"617555060{n}"}}
-        )
+        edit_phone(sandbox, athena_patient.patient_id, f"617555060{n}")
     reads = len(sandbox.requests(route="/v1/{practiceid}/patients/changed", method="GET"))
     assert feeds_poll(client=client) == 4  # two pages of two: the fifth waits for the next poll
     pages = sandbox.requests(route="/v1/{practiceid}/patients/changed", method="GET")[reads:]
@@ -435,24 +417,16 @@ def test_fresh_webhook_events_are_processed_before_a_backlog_of_feed_events(
     client = build_athena_client()
     feeds_poll(client=client)
     older, newer = [p for _, p in zip(range(4), client.search_patients(department_id="1"), strict=False)][:2]
-    sandbox.edit({"type": "patient.update", "patientid": older.patient_id, "fields": {"homephone": "6175550501"}})
+    edit_phone(sandbox, older.patient_id, "6175550501")
     assert feeds_poll(client=client) == 1  # the older change, from the feed
-    body = bundle(
-        event_id=str(uuid.uuid4()), patient_id=newer.patient_id, timestamp=dt.datetime.now(dt.UTC).isoformat()
-    )
-    post(body, sign(body))  # a newer change, by webhook
+    notify(newer.patient_id)  # a newer change, by webhook
 
     # The webhook's own path takes webhook events only; the feed's wait for the worker.
     inbound_events_process_due(client=client, budget_seconds=20, sources=("athena-webhook",))
     assert patient_reads(sandbox) == [newer.patient_id]
     assert InboundEvent.objects.get(source="athena-feed").state == "received"
     # The worker takes everything, webhook events first even when a feed event is older.
-    post(
-        second := bundle(
-            event_id=str(uuid.uuid4()), patient_id=newer.patient_id, timestamp=dt.datetime.now(dt.UTC).isoformat()
-        ),
-        sign(second),
-    )
+    notify(newer.patient_id)
     inbound_events_process_due(client=client, budget_seconds=20)
     assert patient_reads(sandbox) == [newer.patient_id, newer.patient_id, older.patient_id]
     assert not InboundEvent.objects.filter(state="received").exists()
