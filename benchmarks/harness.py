@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -129,6 +130,10 @@ class Stack:
                     os.killpg(process.pid, signal.SIGKILL)
 
 
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 @contextlib.contextmanager
 def live_stack(
     *,
@@ -140,7 +145,13 @@ def live_stack(
     web_threads: int = 8,
     web_workers: int | None = None,
 ) -> Iterator[Stack]:
-    """Sandbox (own process) + migrated hub + imported practice + web server + task cluster."""
+    """Sandbox (own process) + migrated hub + imported practice + web server + task cluster.
+
+    A SIGTERM (a `timeout`, a cancelled job) ends the run like Ctrl-C: the started processes are
+    stopped on the way out instead of being left running.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     workdir = Path(tempfile.mkdtemp(prefix="hub-bench-"))
     sandbox_port, hub_port = free_port(), free_port()
     hub_url = f"http://127.0.0.1:{hub_port}"
