@@ -298,6 +298,17 @@ def edit_phone(sandbox: Sandbox, patient_id: str, phone: str) -> None:
     sandbox.edit({"type": "patient.update", "patientid": patient_id, "fields": {"homephone": phone}})
 
 
+def subscribed() -> Any:
+    """An athena client whose feeds the hub has subscribed to (the first poll subscribes)."""
+    client = build_athena_client()
+    feeds_poll(client=client)
+    return client
+
+
+def home_phone(athena_patient_id: str) -> str:
+    return str(Patient.objects.get(athena_patient_id=athena_patient_id).home_phone)
+
+
 def notify(patient_id: str) -> None:
     """athena's webhook for a change of the patient, now."""
     body = bundle(event_id=str(uuid.uuid4()), patient_id=patient_id, timestamp=dt.datetime.now(dt.UTC).isoformat())
@@ -307,8 +318,7 @@ def notify(patient_id: str) -> None:
 def test_a_feed_read_of_changes_already_merged_from_their_webhooks_asks_athena_for_nothing(
     clinics: dict[str, Any], sandbox: Sandbox
 ) -> None:
-    client = build_athena_client()
-    feeds_poll(client=client)  # first run subscribes
+    client = subscribed()
     patients = [p for _, p in zip(range(2), client.search_patients(department_id="1"), strict=False)]
     for n, athena_patient in enumerate(patients):
         for edit in range(2):
@@ -327,14 +337,13 @@ def test_a_feed_read_of_changes_already_merged_from_their_webhooks_asks_athena_f
     process()
     assert PortalEvent.objects.count() == announced  # nothing new for the portal
     for n, athena_patient in enumerate(patients):
-        assert Patient.objects.get(athena_patient_id=athena_patient.patient_id).home_phone == f"61755503{n}1"
+        assert home_phone(athena_patient.patient_id) == f"61755503{n}1"
 
 
 def test_a_feed_read_of_several_changes_of_one_patient_reads_the_patient_once(
     clinics: dict[str, Any], sandbox: Sandbox
 ) -> None:
-    client = build_athena_client()
-    feeds_poll(client=client)
+    client = subscribed()
     athena_patient = a_patient()
     for edit in range(3):  # webhooks are off: only the feed tells the hub
         edit_phone(sandbox, athena_patient.patient_id, f"617555040{edit}")
@@ -343,7 +352,7 @@ def test_a_feed_read_of_several_changes_of_one_patient_reads_the_patient_once(
     assert states == [("ignored-duplicate", SUPERSEDED), ("ignored-duplicate", SUPERSEDED), ("received", "")]
     process()
     assert patient_reads(sandbox).count(athena_patient.patient_id) == 1
-    assert Patient.objects.get(athena_patient_id=athena_patient.patient_id).home_phone == "6175550402"
+    assert home_phone(athena_patient.patient_id) == "6175550402"
     assert InboundEvent.objects.filter(state="applied").count() == 1
     announced = PortalEvent.objects.get(type="patient.created")
     assert announced.state == "delivered"
@@ -352,8 +361,7 @@ def test_a_feed_read_of_several_changes_of_one_patient_reads_the_patient_once(
 def test_a_feed_record_with_a_value_the_hub_has_not_merged_is_read_from_athena(
     clinics: dict[str, Any], sandbox: Sandbox
 ) -> None:
-    client = build_athena_client()
-    feeds_poll(client=client)
+    client = subscribed()
     athena_patient = a_patient()
     notify(athena_patient.patient_id)
     process()  # the hub holds the patient as athena had it
@@ -371,8 +379,7 @@ def test_a_feed_record_older_than_the_hubs_last_read_of_the_patient_is_not_read_
     clinics: dict[str, Any], sandbox: Sandbox, settings: Any
 ) -> None:
     settings.HUB_FEED_PAGE_SIZE, settings.HUB_FEED_PAGE_PAUSE_SECONDS = 1, 0  # each record its own page
-    client = build_athena_client()
-    feeds_poll(client=client)
+    client = subscribed()
     athena_patient = a_patient()
     for phone in ("6175550701", "6175550702"):
         edit_phone(sandbox, athena_patient.patient_id, phone)
@@ -389,15 +396,14 @@ def test_a_feed_record_older_than_the_hubs_last_read_of_the_patient_is_not_read_
         == [("ignored-duplicate", ALREADY_MERGED)] * 2
     )
     assert len(patient_reads(sandbox)) == reads
-    assert Patient.objects.get(athena_patient_id=athena_patient.patient_id).home_phone == "6175550702"
+    assert home_phone(athena_patient.patient_id) == "6175550702"
 
 
 def test_the_feed_is_read_in_pages_and_a_poll_stops_at_its_page_limit(
     clinics: dict[str, Any], sandbox: Sandbox, settings: Any
 ) -> None:
     settings.HUB_FEED_PAGE_SIZE, settings.HUB_FEED_PAGE_PAUSE_SECONDS, settings.HUB_FEED_MAX_PAGES = 2, 0, 2
-    client = build_athena_client()
-    feeds_poll(client=client)
+    client = subscribed()
     patients = [p for _, p in zip(range(5), client.search_patients(department_id="1"), strict=False)]
     for n, athena_patient in enumerate(patients):
         edit_phone(sandbox, athena_patient.patient_id, f"617555060{n}")
@@ -408,14 +414,13 @@ def test_the_feed_is_read_in_pages_and_a_poll_stops_at_its_page_limit(
     assert feeds_poll(client=client) == 1
     process()
     for n, athena_patient in enumerate(patients):
-        assert Patient.objects.get(athena_patient_id=athena_patient.patient_id).home_phone == f"617555060{n}"
+        assert home_phone(athena_patient.patient_id) == f"617555060{n}"
 
 
 def test_fresh_webhook_events_are_processed_before_a_backlog_of_feed_events(
     clinics: dict[str, Any], sandbox: Sandbox
 ) -> None:
-    client = build_athena_client()
-    feeds_poll(client=client)
+    client = subscribed()
     older, newer = [p for _, p in zip(range(4), client.search_patients(department_id="1"), strict=False)][:2]
     edit_phone(sandbox, older.patient_id, "6175550501")
     assert feeds_poll(client=client) == 1  # the older change, from the feed
