@@ -318,11 +318,8 @@ def _ehr_repeats(patient: Patient, fresh: list[ChangeSet]) -> set[str]:
         return set()
     before, now = _load(previous.values), _load(report.values)
     repeats = {name for name, value in now.items() if name in before and _encode(before[name]) == _encode(value)}
-    in_conflict = set(
-        FieldState.objects.filter(patient=patient, field__in=repeats, in_conflict=True).values_list("field", flat=True)
-    )
-    stored = set(FieldState.objects.filter(patient=patient, field__in=repeats).values_list("field", flat=True))
-    return (repeats & stored) - in_conflict
+    settled = FieldState.objects.filter(patient=patient, field__in=repeats, in_conflict=False)
+    return set(settled.values_list("field", flat=True))
 
 
 @transaction.atomic
