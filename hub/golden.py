@@ -297,7 +297,7 @@ def _store_change_sets(
     return fresh
 
 
-def _ehr_repeats(patient: Patient, fresh: list[ChangeSet]) -> set[str]:
+def _ehr_repeats(patient: Patient, report: ChangeSet, log: list[ChangeSet]) -> dict[str, str]:
     """Fields of a new athena report that repeat athena's previous report and so move nothing.
 
     Replaying the log, the same side saying the same thing again is skipped, so for such a field
@@ -306,20 +306,23 @@ def _ehr_repeats(patient: Patient, fresh: list[ChangeSet]) -> set[str]:
     after every change from any other source (no portal edit, staff decision or payer answer
     since), and the field is not in conflict. athena reports every field on every change, so
     this spares the fold (and its decryption) of all but the fields that did change.
+
+    `log` is the patient's whole log, the report included. Returns field → the source of its
+    stored value.
     """
-    if len(fresh) != 1 or fresh[0].source != "ehr":
-        return set()
-    report = fresh[0]
-    earlier = ChangeSet.objects.filter(patient=patient).exclude(source=report.source, event_id=report.event_id)
-    previous = earlier.filter(source="ehr").order_by("-source_time", "-event_id").first()
-    if previous is None or earlier.filter(source_time__gte=report.source_time).exists():
-        return set()
-    if earlier.exclude(source="ehr").filter(source_time__gte=previous.source_time).exists():
-        return set()
+    if report.source != "ehr":
+        return {}
+    earlier = [row for row in log if (row.source, row.event_id) != (report.source, report.event_id)]
+    reports = [row for row in earlier if row.source == "ehr"]
+    if not reports or any(row.source_time >= report.source_time for row in earlier):
+        return {}
+    previous = max(reports, key=lambda row: (row.source_time, row.event_id))
+    if any(row.source != "ehr" and row.source_time >= previous.source_time for row in earlier):
+        return {}
     before, now = _load(previous.values), _load(report.values)
     repeats = {name for name, value in now.items() if name in before and _encode(before[name]) == _encode(value)}
     settled = FieldState.objects.filter(patient=patient, field__in=repeats, in_conflict=False)
-    return set(settled.values_list("field", flat=True))
+    return dict(settled.values_list("field", "source"))
 
 
 @transaction.atomic
@@ -337,16 +340,19 @@ def golden_merge(*, patient: Patient, changes: list[tuple[str, Change]]) -> Merg
         return result
     result.new_changes = sum(len(_load(row.values)) for row in fresh)
     touched = {name for row in fresh for name in _load(row.values)}
-    unmoved = _ehr_repeats(locked, fresh)
+    rows = list(ChangeSet.objects.filter(patient=locked).only("source", "source_time", "event_id", "values"))
+    unmoved = _ehr_repeats(locked, fresh[0], rows) if len(fresh) == 1 else {}
     if unmoved:
-        touched -= unmoved
+        touched -= set(unmoved)
         # What the full fold would have listed again for them: decided values athena still lacks.
-        pending = FieldState.objects.filter(patient=locked, field__in=unmoved).exclude(source="ehr")
-        for name, decided, athena_has in pending.values_list("field", "value", "last_ehr"):
-            if decided != athena_has:
-                result.athena_fields.append(name)
+        decided = [name for name, source in unmoved.items() if source != "ehr"]
+        if decided:
+            pending = FieldState.objects.filter(patient=locked, field__in=decided)
+            for name, stored, athena_has in pending.values_list("field", "value", "last_ehr"):
+                if stored != athena_has:
+                    result.athena_fields.append(name)
     log: dict[str, list[Change]] = {name: [] for name in touched}
-    for row in ChangeSet.objects.filter(patient=locked).only("source", "source_time", "event_id", "values"):
+    for row in rows:
         for name, value in _load(row.values).items():
             if name in log:
                 log[name].append(Change(row.source_time, row.source, row.event_id, value))

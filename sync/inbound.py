@@ -340,34 +340,46 @@ def patient_apply_from_athena(
     *, athena_patient: AthenaPatient, occurred_at: dt.datetime, event_id: str, department_hint: str = ""
 ) -> tuple[Patient | None, list[str], bool]:
     """Merge athena's view of a patient; returns (patient, changed fields, conflict raised)."""
-    practice = _practice()
-    patient = Patient.objects.filter(practice=practice, athena_patient_id=athena_patient.patient_id).first()
+    patient = Patient.objects.filter(
+        practice__athena_practice_id=settings.ATHENA_PRACTICE_ID, athena_patient_id=athena_patient.patient_id
+    ).first()
     if patient is None:
+        practice = _practice()
         patient = _registration_awaiting_chart(practice, athena_patient)
-    if patient is None:
-        department = Department.objects.filter(
-            practice=practice, athena_department_id__in=[athena_patient.department_id, department_hint]
-        ).first()
-        if department is None:
-            return None, [], False
-        fields = mapping.patient_fields(athena_patient)
-        patient = Patient.objects.create(
-            practice=practice, department=department, athena_patient_id=athena_patient.patient_id, **fields
-        )
-        golden_merge(patient=patient, changes=patient_changes(athena_patient, time=occurred_at, event_id=event_id))
-        portal_event_emit(
-            type="patient.created",
-            department=department,
-            patient=patient,
-            source_changed_at=occurred_at,
-            queue_delivery=False,
-        )
-        return patient, ["created"], False
+        if patient is None:
+            return _patient_create_from_athena(
+                practice, athena_patient, occurred_at=occurred_at, event_id=event_id, department_hint=department_hint
+            )
     result = golden_merge(patient=patient, changes=patient_changes(athena_patient, time=occurred_at, event_id=event_id))
     conflicts_sync(patient=patient, result=result)
     # The inbound processor delivers portal events itself, right after this commit.
     announce_merge(patient=patient, result=result, event_id=event_id, occurred_at=occurred_at, queue_delivery=False)
     return patient, result.changed_fields, bool(result.conflicts)
+
+
+def _patient_create_from_athena(
+    practice: Practice, athena_patient: AthenaPatient, *, occurred_at: dt.datetime, event_id: str, department_hint: str
+) -> tuple[Patient | None, list[str], bool]:
+    """A chart the hub has not seen: the patient, their golden record and a portal event (or None
+    when the chart's location is not one of the hub's)."""
+    department = Department.objects.filter(
+        practice=practice, athena_department_id__in=[athena_patient.department_id, department_hint]
+    ).first()
+    if department is None:
+        return None, [], False
+    fields = mapping.patient_fields(athena_patient)
+    patient = Patient.objects.create(
+        practice=practice, department=department, athena_patient_id=athena_patient.patient_id, **fields
+    )
+    golden_merge(patient=patient, changes=patient_changes(athena_patient, time=occurred_at, event_id=event_id))
+    portal_event_emit(
+        type="patient.created",
+        department=department,
+        patient=patient,
+        source_changed_at=occurred_at,
+        queue_delivery=False,
+    )
+    return patient, ["created"], False
 
 
 def announce_merge(
@@ -499,11 +511,14 @@ def appointment_apply_from_athena(
     return appointment, changed
 
 
-def inbound_event_process(*, event_id: int, client: AthenaClient) -> bool:
-    """Inflate one stored event from athena and merge it; False when it was not claimable."""
+def inbound_event_process(*, event_id: int, client: AthenaClient) -> InboundEvent | None:
+    """Inflate one stored event from athena and merge it; None when it was not claimable.
+
+    Returns the event as processed (its patient set when the change was one of a known patient).
+    """
     event = _claim(event_id)
     if event is None:
-        return False
+        return None
     try:
         if event.resource_type == "patient":
             athena_patient = client.get_patient(event.resource_id)
@@ -516,7 +531,7 @@ def inbound_event_process(*, event_id: int, client: AthenaClient) -> bool:
                 )
                 if patient is None:
                     _finish(event, InboundEvent.State.PARKED, error="the patient's location is not known to the hub")
-                    return True
+                    return event
                 event.patient_id, event.department_id = patient.pk, patient.department_id
                 state = (
                     InboundEvent.State.CONFLICT
@@ -535,7 +550,7 @@ def inbound_event_process(*, event_id: int, client: AthenaClient) -> bool:
                 )
                 if appointment is None:
                     _finish(event, InboundEvent.State.PARKED, error="the appointment's location is not known")
-                    return True
+                    return event
                 event.patient_id, event.department_id = appointment.patient_id, appointment.department_id
                 _finish(event, InboundEvent.State.APPLIED if changed else InboundEvent.State.DUPLICATE, changed=changed)
         else:
@@ -555,7 +570,7 @@ def inbound_event_process(*, event_id: int, client: AthenaClient) -> bool:
     except Exception as exc:
         logger.exception("inbound event %s failed unexpectedly", event.pk)
         _finish(event, InboundEvent.State.PARKED, error=f"unexpected error: {type(exc).__name__}")
-    return True
+    return event
 
 
 def inbound_events_process_due(
@@ -587,10 +602,10 @@ def inbound_events_process_due(
         if not ids:
             break
         for event_id in ids:
-            if inbound_event_process(event_id=event_id, client=client):
+            event = inbound_event_process(event_id=event_id, client=client)
+            if event is not None:
                 processed += 1
                 # Deliver this change to the portal now rather than after the whole batch.
-                patient_id = InboundEvent.objects.filter(pk=event_id).values_list("patient_id", flat=True).first()
-                if patient_id is not None:
-                    portal_events_deliver_due(patient_id=patient_id, budget_seconds=5)
+                if event.patient_id is not None:
+                    portal_events_deliver_due(patient_id=event.patient_id, budget_seconds=5)
     return processed

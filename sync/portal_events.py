@@ -123,15 +123,11 @@ def due_events(now: dt.datetime) -> models.QuerySet[PortalEvent]:
 
 
 def _claim(event_id: int) -> PortalEvent | None:
+    """Lease one event if it is due and no earlier event of its patient waits (one conditional UPDATE)."""
     now = timezone.now()
     with transaction.atomic():
-        event = PortalEvent.objects.select_for_update(skip_locked=True).filter(pk=event_id).first()
-        if event is None or not due_events(now).filter(pk=event_id).exists():
-            return None
-        event.lease_until = now + LEASE
-        event.attempts += 1
-        event.save(update_fields=["lease_until", "attempts"])
-        return event
+        leased = due_events(now).filter(pk=event_id).update(lease_until=now + LEASE, attempts=models.F("attempts") + 1)
+        return PortalEvent.objects.get(pk=event_id) if leased else None
 
 
 def next_delay(attempts: int, retry_after: float | None) -> float:
@@ -185,9 +181,12 @@ def portal_events_deliver_due(*, budget_seconds: float = 20.0, patient_id: int |
     deadline = time.monotonic() + budget_seconds
     delivered = 0
     while time.monotonic() < deadline:
-        due = due_events(timezone.now())
+        due: models.QuerySet[PortalEvent]
         if patient_id is not None:
-            due = due.filter(patient_id=patient_id)
+            # One patient's pending events in order; the claim checks each is due and not overtaking.
+            due = PortalEvent.objects.filter(patient_id=patient_id, state=PortalEvent.State.PENDING).order_by("pk")
+        else:
+            due = due_events(timezone.now())
         ids = list(due.values_list("pk", flat=True)[:50])
         if not ids:
             break
