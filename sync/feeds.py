@@ -8,8 +8,8 @@ Most records are changes the hub already merged from their webhooks, and a read 
 minute of them. Processing an event reads the resource afresh from athena, so only the newest
 record of each resource in a read is worth processing, and not even that one when the hub has
 read the resource from athena since that change, or its values are the ones athena last reported.
-The others are kept as duplicates, without a call to athena: the feed adds work only for the
-changes whose webhook never came.
+The others need nothing: they are counted on the feed's state, not stored, and athena is not
+called for them. The feed adds work (and writes) only for the changes whose webhook never came.
 """
 
 from __future__ import annotations
@@ -124,8 +124,11 @@ def _appointment_merged(record: dict[str, Any]) -> bool:
     )
 
 
-def _triage(feed: str, records: list[dict[str, Any]]) -> tuple[list[NotificationEvent], dict[str, str]]:
-    """A read's events not stored yet, and those of them that need no processing (event id → why)."""
+def _triage(
+    feed: str, records: list[dict[str, Any]], settled_before: frozenset[str] = frozenset()
+) -> tuple[list[NotificationEvent], dict[str, str]]:
+    """A read's events that are neither stored nor `settled_before` (by an earlier look at the
+    same records), and those of them that need no processing (event id → why)."""
     listed: dict[str, tuple[dict[str, Any], NotificationEvent]] = {}
     read_at = timezone.now()
     for record in records:  # athena lists a feed's records oldest first
@@ -138,7 +141,9 @@ def _triage(feed: str, records: list[dict[str, Any]]) -> tuple[list[Notification
         )
     )
     newest = {event.resource_id: event_id for event_id, (_, event) in listed.items()}
-    fresh = {event_id: pair for event_id, pair in listed.items() if event_id not in stored}
+    fresh = {
+        event_id: pair for event_id, pair in listed.items() if event_id not in stored and event_id not in settled_before
+    }
     settled = {event_id: SUPERSEDED for event_id, (_, event) in fresh.items() if newest[event.resource_id] != event_id}
     candidates = {event_id: pair for event_id, pair in fresh.items() if event_id not in settled}
     if feed == "patients":
@@ -150,9 +155,11 @@ def _triage(feed: str, records: list[dict[str, Any]]) -> tuple[list[Notification
     return [event for _, event in fresh.values()], settled
 
 
-def _store(feed: str, records: list[dict[str, Any]]) -> int:
-    events, settled = _triage(feed, records)
-    return events_store(source=InboundEvent.Source.FEED, events=events, settled=settled)
+def _store(feed: str, records: list[dict[str, Any]], settled_before: frozenset[str]) -> tuple[int, set[str]]:
+    """Store the events of a read that need processing: (how many were new, the ids settled)."""
+    events, settled = _triage(feed, records, settled_before)
+    stored = events_store(source=InboundEvent.Source.FEED, events=[e for e in events if e.event_id not in settled])
+    return stored, set(settled)
 
 
 def _ensure_subscribed(client: AthenaClient, feed: str, state: FeedState) -> None:
@@ -164,20 +171,26 @@ def _ensure_subscribed(client: AthenaClient, feed: str, state: FeedState) -> Non
     state.save(update_fields=["subscribed_at"])
 
 
-def _read_pages(client: AthenaClient, feed: str) -> tuple[int, int]:
-    """Read one feed page by page (peek, store, take, store): (records taken, new events stored)."""
+def _read_pages(client: AthenaClient, feed: str) -> tuple[int, int, int]:
+    """Read one feed page by page (peek, store, take, store).
+
+    Returns (records taken, new events stored, records that needed nothing). The take lists what
+    the peek saw (and perhaps more since): what the peek settled is not looked at again.
+    """
     size = max(1, settings.HUB_FEED_PAGE_SIZE)
-    taken_total = stored = 0
+    taken_total = stored = settled_total = 0
     for page in range(max(1, settings.HUB_FEED_MAX_PAGES)):
         if page:
             time.sleep(settings.HUB_FEED_PAGE_PAUSE_SECONDS)
-        stored += _store(feed, client.list_changed(feed, leave_unprocessed=True, limit=size))
+        new, settled = _store(feed, client.list_changed(feed, leave_unprocessed=True, limit=size), frozenset())
         taken = client.list_changed(feed, limit=size)
-        stored += _store(feed, taken)
+        more, settled_later = _store(feed, taken, frozenset(settled))
+        stored += new + more
+        settled_total += len(settled | settled_later)
         taken_total += len(taken)
         if len(taken) < size:
             break
-    return taken_total, stored
+    return taken_total, stored, settled_total
 
 
 def feeds_poll(*, client: AthenaClient) -> int:
@@ -187,7 +200,7 @@ def feeds_poll(*, client: AthenaClient) -> int:
         state, _ = FeedState.objects.get_or_create(feed=feed)
         _ensure_subscribed(client, feed, state)
         try:
-            taken, new = _read_pages(client, feed)
+            taken, new, settled = _read_pages(client, feed)
         except AthenaPermanentError:
             # athena forgot the subscription (403): subscribe again and read next time.
             state.subscribed_at = None
@@ -195,7 +208,7 @@ def feeds_poll(*, client: AthenaClient) -> int:
             _ensure_subscribed(client, feed, state)
             continue
         state.last_polled_at = timezone.now()
-        state.last_record_count = taken
-        state.save(update_fields=["last_polled_at", "last_record_count"])
+        state.last_record_count, state.last_settled_count = taken, settled
+        state.save(update_fields=["last_polled_at", "last_record_count", "last_settled_count"])
         stored += new
     return stored

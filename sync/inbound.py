@@ -197,23 +197,14 @@ def athena_notification_accept(*, raw_body: bytes, signature: str) -> int:
     return new
 
 
-def events_store(
-    *,
-    source: str,
-    events: list[NotificationEvent],
-    body: Any = None,
-    fast: bool = False,
-    settled: dict[str, str] | None = None,
-) -> int:
+def events_store(*, source: str, events: list[NotificationEvent], body: Any = None, fast: bool = False) -> int:
     """Insert events (one statement; duplicates ignored) and have them processed.
 
     `fast` (the webhook) processes them in this process right after the commit; otherwise a
-    task is queued. Events named in `settled` need no processing (the note says why): they are
-    kept as duplicates, for the record.
+    task is queued.
     """
     if not events:
         return 0
-    settled = settled or {}
     departments = dict(
         Department.objects.filter(
             athena_department_id__in={e.department_id for e in events if e.department_id}
@@ -235,11 +226,6 @@ def events_store(
                 occurred_at=e.occurred_at,
                 body=body,
                 next_attempt_at=now,
-                **(
-                    {"state": InboundEvent.State.DUPLICATE, "processed_at": now, "error": settled[e.event_id][:300]}
-                    if e.event_id in settled
-                    else {}
-                ),
             )
             for e in events
             if e.event_id not in existing
@@ -247,7 +233,7 @@ def events_store(
         ignore_conflicts=True,
     )
     fresh = set(ids) - existing
-    if fresh - set(settled):
+    if fresh:
         if fast and settings.HUB_INBOUND_FAST_PATH:
             from sync.fastpath import process_after_commit
 

@@ -358,6 +358,9 @@ class FeedState(models.Model):
     subscribed_at = models.DateTimeField(null=True, blank=True)
     last_polled_at = models.DateTimeField(null=True, blank=True)
     last_record_count = models.PositiveIntegerField(default=0)
+    last_settled_count = models.PositiveIntegerField(
+        default=0, help_text="Records of the last read that needed nothing (already merged, or superseded)"
+    )
 
     def __str__(self) -> str:
         return self.feed

@@ -17,9 +17,9 @@ from standardwebhooks.webhooks import Webhook
 from hub.athena import build_athena_client
 from hub.models import AuditEvent, Patient
 from sync.conflicts import conflict_resolve
-from sync.feeds import ALREADY_MERGED, SUPERSEDED, feeds_poll
+from sync.feeds import feeds_poll
 from sync.inbound import inbound_events_process_due
-from sync.models import Conflict, InboundEvent, PortalEvent, WriteIntent
+from sync.models import Conflict, FeedState, InboundEvent, PortalEvent, WriteIntent
 from sync.portal_events import portal_events_deliver_due
 from sync.services import intents_run_due
 from tests.api.conftest import make_portal
@@ -327,13 +327,11 @@ def test_a_feed_read_of_changes_already_merged_from_their_webhooks_asks_athena_f
     process()
     reads, announced = len(patient_reads(sandbox)), PortalEvent.objects.count()
 
-    assert feeds_poll(client=client) == 4  # every record is kept, for the record
-    assert len(patient_reads(sandbox)) == reads  # ...but none is read from athena again
-    feed = InboundEvent.objects.filter(source="athena-feed")
-    assert set(feed.values_list("state", flat=True)) == {"ignored-duplicate"}
-    assert sorted(feed.values_list("error", flat=True)) == sorted(
-        [SUPERSEDED, SUPERSEDED, ALREADY_MERGED, ALREADY_MERGED]
-    )
+    assert feeds_poll(client=client) == 0  # nothing to process...
+    assert len(patient_reads(sandbox)) == reads  # ...and nothing read from athena again
+    assert not InboundEvent.objects.filter(source="athena-feed").exists()
+    state = FeedState.objects.get(feed="patients")
+    assert (state.last_record_count, state.last_settled_count) == (4, 4)  # counted, not stored
     process()
     assert PortalEvent.objects.count() == announced  # nothing new for the portal
     for n, athena_patient in enumerate(patients):
@@ -347,9 +345,10 @@ def test_a_feed_read_of_several_changes_of_one_patient_reads_the_patient_once(
     athena_patient = a_patient()
     for edit in range(3):  # webhooks are off: only the feed tells the hub
         edit_phone(sandbox, athena_patient.patient_id, f"617555040{edit}")
-    assert feeds_poll(client=client) == 3
-    states = sorted(InboundEvent.objects.values_list("state", "error"))
-    assert states == [("ignored-duplicate", SUPERSEDED), ("ignored-duplicate", SUPERSEDED), ("received", "")]
+    assert feeds_poll(client=client) == 1  # the newest record; the two before it need nothing
+    assert list(InboundEvent.objects.values_list("state", flat=True)) == ["received"]
+    state = FeedState.objects.get(feed="patients")
+    assert (state.last_record_count, state.last_settled_count) == (3, 2)
     process()
     assert patient_reads(sandbox).count(athena_patient.patient_id) == 1
     assert home_phone(athena_patient.patient_id) == "6175550402"
@@ -388,13 +387,11 @@ def test_a_feed_record_older_than_the_hubs_last_read_of_the_patient_is_not_read_
     process()
     reads = len(patient_reads(sandbox))
 
-    assert feeds_poll(client=client) == 2
     # The first record is alone in its page and its values are no longer athena's: it is still
     # covered, because the hub read the patient after that change.
-    assert (
-        list(InboundEvent.objects.filter(source="athena-feed").values_list("state", "error"))
-        == [("ignored-duplicate", ALREADY_MERGED)] * 2
-    )
+    assert feeds_poll(client=client) == 0
+    assert not InboundEvent.objects.filter(source="athena-feed").exists()
+    assert FeedState.objects.get(feed="patients").last_settled_count == 2
     assert len(patient_reads(sandbox)) == reads
     assert home_phone(athena_patient.patient_id) == "6175550702"
 
