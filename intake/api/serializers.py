@@ -204,9 +204,18 @@ class InsuranceSerializer(serializers.Serializer):
         return re.sub(r"[\s-]", "", value).upper()
 
 
+@extend_schema_field({"type": "string", "format": "binary", "minLength": 1})
+class PhotoField(serializers.FileField):
+    """A photo upload. The schema says it cannot be empty; the hub checks that (and more) itself,
+    so an empty file gets the photo's own 422 rather than a generic form error."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_empty_file=True, **kwargs)
+
+
 class CardUploadSerializer(serializers.Serializer):
-    front = serializers.FileField(allow_empty_file=True, help_text="Photo of the card's front (JPEG or PNG)")
-    back = serializers.FileField(required=False, allow_empty_file=True, help_text="Photo of the back (optional)")
+    front = PhotoField(help_text="Photo of the card's front (JPEG or PNG)")
+    back = PhotoField(required=False, help_text="Photo of the back (optional)")
     insurance_id = serializers.IntegerField(
         required=False, min_value=1, help_text="The insurance this card is for (`insurances[].id`), if known"
     )
