@@ -35,9 +35,6 @@ from sync.inbound import SYNCED_PATIENT_FIELDS, NotificationEvent, events_store
 from sync.models import FeedState, InboundEvent
 from sync.reconcile import appointment_drift, patient_drift
 
-SUPERSEDED = "superseded by a later record of the same resource in the same feed read"
-ALREADY_MERGED = "the hub already holds this record (read from athena since, or the same values)"
-
 FEEDS = {"patients": ("patient", "patientid"), "appointments": ("appointment", "appointmentid")}
 # athena stamps changed-feed records in Eastern time.
 ATHENA_FEED_ZONE = ZoneInfo("America/New_York")
@@ -126,9 +123,10 @@ def _appointment_merged(record: dict[str, Any]) -> bool:
 
 def _triage(
     feed: str, records: list[dict[str, Any]], settled_before: frozenset[str] = frozenset()
-) -> tuple[list[NotificationEvent], dict[str, str]]:
-    """A read's events that are neither stored nor `settled_before` (by an earlier look at the
-    same records), and those of them that need no processing (event id → why)."""
+) -> tuple[list[NotificationEvent], set[str]]:
+    """A read's events that need processing, and the ids of those that need nothing: superseded
+    by a later record of the same resource in the read, or already held by the hub. Events stored
+    already or `settled_before` (by an earlier look at the same records) are in neither."""
     listed: dict[str, tuple[dict[str, Any], NotificationEvent]] = {}
     read_at = timezone.now()
     for record in records:  # athena lists a feed's records oldest first
@@ -144,22 +142,21 @@ def _triage(
     fresh = {
         event_id: pair for event_id, pair in listed.items() if event_id not in stored and event_id not in settled_before
     }
-    settled = {event_id: SUPERSEDED for event_id, (_, event) in fresh.items() if newest[event.resource_id] != event_id}
+    settled = {event_id for event_id, (_, event) in fresh.items() if newest[event.resource_id] != event_id}
     candidates = {event_id: pair for event_id, pair in fresh.items() if event_id not in settled}
     if feed == "patients":
         merged = _patients_merged(list(candidates.values()))
         known = [event_id for event_id, (_, event) in candidates.items() if event.resource_id in merged]
     else:
         known = [event_id for event_id, (record, _) in candidates.items() if _appointment_merged(record)]
-    settled.update(dict.fromkeys(known, ALREADY_MERGED))
-    return [event for _, event in fresh.values()], settled
+    settled.update(known)
+    return [event for event_id, (_, event) in fresh.items() if event_id not in settled], settled
 
 
 def _store(feed: str, records: list[dict[str, Any]], settled_before: frozenset[str]) -> tuple[int, set[str]]:
     """Store the events of a read that need processing: (how many were new, the ids settled)."""
     events, settled = _triage(feed, records, settled_before)
-    stored = events_store(source=InboundEvent.Source.FEED, events=[e for e in events if e.event_id not in settled])
-    return stored, set(settled)
+    return events_store(source=InboundEvent.Source.FEED, events=events), settled
 
 
 def _ensure_subscribed(client: AthenaClient, feed: str, state: FeedState) -> None:
