@@ -53,7 +53,7 @@ def rows_for_enqueueing(queryset: QuerySet[M], batch: int = 500) -> Iterator[M]:
     """The rows of `queryset`, for a loop whose body may queue tasks (use it instead of `.iterator()`).
 
     django-q2's ORM broker closes the database connection before it enqueues outside a
-    transaction (`close_old_connections`; with SQLite's CONN_MAX_AGE of 0, every time), and an
+    transaction (`close_old_connections`, whenever the connection is past `CONN_MAX_AGE`), and an
     open `.iterator()` cursor dies with it. Here the keys are read first and each batch of rows
     is read whole before it is handed out, so no cursor is open while the loop's body runs.
     """

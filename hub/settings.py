@@ -119,7 +119,8 @@ DATABASES: dict[str, dict[str, Any]] = {
     "default": dict(dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("HUB_DB_CONN_MAX_AGE", 60)))
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Connections are kept like PostgreSQL's: opening one (and its PRAGMAs) per request or task
+    # costs about a millisecond, a large share of a webhook's acknowledgement.
     DATABASES["default"]["OPTIONS"] = {
         # IMMEDIATE takes the write lock when a transaction starts, so two writers queue up
         # instead of deadlocking on a lock upgrade; WAL lets readers run beside one writer.

@@ -9,8 +9,8 @@ and the scheduled sweeper queues whatever is still `received` (a crashed or rest
 from __future__ import annotations
 
 import logging
+import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -19,17 +19,26 @@ from hub import context
 
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
+_work: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+_threads: list[threading.Thread] = []
 _waiting = 0  # runs submitted but not started: one is enough, it will see every new event
 _running = 0
 
 
-def _executor() -> ThreadPoolExecutor:
-    global _pool
+def _lane() -> None:
+    """One fast-path thread: runs what is submitted, on a database connection it keeps between runs
+    (opening one costs about a millisecond); `None` tells it to close the connection and end."""
+    while (correlation_id := _work.get()) is not None:
+        _run(correlation_id)
+    connection.close()
+
+
+def _start_threads() -> None:
     with _lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=settings.HUB_INBOUND_FAST_PATH_THREADS, thread_name_prefix="inbound")
-        return _pool
+        while len(_threads) < settings.HUB_INBOUND_FAST_PATH_THREADS:
+            thread = threading.Thread(target=_lane, name=f"inbound_{len(_threads)}", daemon=True)
+            thread.start()
+            _threads.append(thread)
 
 
 def _run(correlation_id: str) -> None:
@@ -57,7 +66,8 @@ def _run(correlation_id: str) -> None:
         # The events stay `received`; the sweeper hands them to a worker.
         logger.exception("inbound fast path failed; the sweeper will retry")
     finally:
-        connection.close()
+        # Kept for the next run unless broken, left in a transaction or past CONN_MAX_AGE.
+        connection.close_if_unusable_or_obsolete()
         with _lock:
             _running -= 1
 
@@ -72,7 +82,8 @@ def process_after_commit() -> None:
             if _waiting > 0:
                 return
             _waiting += 1
-        _executor().submit(_run, correlation_id)
+        _start_threads()
+        _work.put(correlation_id)
 
     transaction.on_commit(submit)
 
@@ -81,3 +92,14 @@ def idle() -> bool:
     """True when no fast-path run is waiting or running (tests wait for this)."""
     with _lock:
         return _waiting == 0 and _running == 0
+
+
+def stop() -> None:
+    """End the threads once they finish what was submitted, closing their connections (tests)."""
+    with _lock:
+        threads = list(_threads)
+        _threads.clear()
+    for _ in threads:
+        _work.put(None)
+    for thread in threads:
+        thread.join(timeout=30)

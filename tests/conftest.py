@@ -134,3 +134,17 @@ def fresh_cache() -> Iterator[None]:
 
     cache.clear()
     yield
+
+
+@pytest.fixture
+def connections_closed_after_each_use() -> Iterator[None]:
+    """A deployment with `HUB_DB_CONN_MAX_AGE=0`: django-q2's ORM broker then closes the database
+    connection at every enqueue outside a transaction (the code must not hold a cursor across one)."""
+    from django.db import connection
+
+    kept = connection.settings_dict["CONN_MAX_AGE"]
+    connection.settings_dict["CONN_MAX_AGE"] = 0
+    connection.close()
+    yield
+    connection.settings_dict["CONN_MAX_AGE"] = kept
+    connection.close()

@@ -148,6 +148,7 @@ def test_a_visit_booked_through_the_portal_gets_its_coverage_checked(elig: Sandb
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("connections_closed_after_each_use")
 def test_the_recheck_plan_runs_outside_a_transaction_as_the_scheduler_runs_it(elig: Sandbox, boston: Any) -> None:
     # Each planned check queues a task; outside a transaction django-q2's broker closes the
     # database connection as it does, which must not cut the plan short.

@@ -161,6 +161,7 @@ def test_a_moved_visit_moves_its_reminder(clinics: dict[str, Department], outbou
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("connections_closed_after_each_use")
 def test_the_reminder_plan_runs_outside_a_transaction_as_the_scheduler_runs_it(clinics: dict[str, Department]) -> None:
     # Each planned text queues a send; outside a transaction django-q2's broker closes the
     # database connection as it does, which must not cut the plan short.

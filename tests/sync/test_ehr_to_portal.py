@@ -8,6 +8,7 @@ import hmac
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -218,6 +219,48 @@ def test_a_front_desk_edit_reaches_the_portal_as_a_signed_event(
     # A Standard Webhooks verifier (the library, with the portal's secret) accepts what was delivered.
     Webhook(PORTAL_SECRET).verify(json.dumps(payload, separators=(",", ":"), sort_keys=True), delivery["headers"])
     assert PortalEvent.objects.get().state == "delivered"
+
+
+@pytest.fixture
+def fast_path(settings: Any) -> Iterator[None]:
+    """The receiving process works its webhooks itself, as it does outside tests."""
+    from sync import fastpath
+
+    settings.HUB_INBOUND_FAST_PATH = True
+    yield
+    fastpath.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("fast_path")
+def test_the_receiving_process_carries_a_change_to_the_portal_with_no_worker(
+    clinics: dict[str, Any], sandbox: Sandbox, live_server: Any
+) -> None:
+    from django.core.management import call_command
+
+    from sync import fastpath
+
+    call_command("athena_import", verbosity=0)
+    sandbox.configure(webhook={"enabled": True, "url": f"{live_server.url}/webhooks/athena/"})
+    athena_patient = a_patient()
+
+    def deliveries() -> list[dict[str, Any]]:
+        return list(sandbox.control("GET", "../_portal/webhooks")["deliveries"])
+
+    for count, phone in enumerate(("6175550101", "6175550102"), start=1):  # the second run reuses the lane
+        sandbox.edit(
+            {"type": "patient.update", "patientid": athena_patient.patient_id, "fields": {"mobilephone": phone}}
+        )
+        deadline = time.monotonic() + 15
+        while len(deliveries()) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert Patient.objects.get(athena_patient_id=athena_patient.patient_id).mobile_phone == phone
+    assert [(d["payload"]["type"], d["verified"]) for d in deliveries()] == [("patient.updated", True)] * 2
+    assert list(InboundEvent.objects.values_list("state", flat=True)) == ["applied", "applied"]
+    deadline = time.monotonic() + 5
+    while not fastpath.idle() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert fastpath.idle()
 
 
 def test_concurrent_legal_name_edits_make_one_conflict_which_staff_resolution_clears_both_ways(
