@@ -119,6 +119,7 @@ DATABASES: dict[str, dict[str, Any]] = {
     "default": dict(dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("HUB_DB_CONN_MAX_AGE", 60)))
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["ENGINE"] = "hub.db.sqlite3"  # writers take turns (see its docstring)
     # Connections are kept like PostgreSQL's: opening one (and its PRAGMAs) per request or task
     # costs about a millisecond, a large share of a webhook's acknowledgement.
     DATABASES["default"]["OPTIONS"] = {

@@ -11,6 +11,6 @@ from hub.settings import DATABASES, VAR_DIR
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tests drive processing themselves; the end-to-end test switches the fast path on.
 HUB_INBOUND_FAST_PATH = False
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and not os.environ.get("DATABASE_URL"):
+if DATABASES["default"]["ENGINE"] == "hub.db.sqlite3" and not os.environ.get("DATABASE_URL"):
     DATABASES["default"]["NAME"] = str(VAR_DIR / "test.sqlite3")
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
