@@ -8,7 +8,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -191,21 +191,32 @@ def test_an_event_for_a_record_athena_no_longer_has_is_parked_for_staff(clinics:
 # --- end to end through the sandbox -------------------------------------------------------------
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_front_desk_edit_reaches_the_portal_as_a_signed_event(
-    clinics: dict[str, Any], sandbox: Sandbox, live_server: Any
-) -> None:
+def athena_webhooks_to(sandbox: Sandbox, live_server: Any) -> Any:
+    """The practice imported and athena's webhooks pointed at the live hub; returns a patient to edit."""
     from django.core.management import call_command
 
     call_command("athena_import", verbosity=0)
     sandbox.configure(webhook={"enabled": True, "url": f"{live_server.url}/webhooks/athena/"})
-    athena_patient = a_patient()
-    sandbox.edit(
-        {"type": "patient.update", "patientid": athena_patient.patient_id, "fields": {"mobilephone": "6175550199"}}
-    )
-    deadline = time.monotonic() + 10
-    while not InboundEvent.objects.exists() and time.monotonic() < deadline:
+    return a_patient()
+
+
+def front_desk_phone_edit(sandbox: Sandbox, patient_id: str, phone: str) -> None:
+    sandbox.edit({"type": "patient.update", "patientid": patient_id, "fields": {"mobilephone": phone}})
+
+
+def wait_until(condition: Callable[[], bool], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_front_desk_edit_reaches_the_portal_as_a_signed_event(
+    clinics: dict[str, Any], sandbox: Sandbox, live_server: Any
+) -> None:
+    athena_patient = athena_webhooks_to(sandbox, live_server)
+    front_desk_phone_edit(sandbox, athena_patient.patient_id, "6175550199")
+    wait_until(InboundEvent.objects.exists, 10)
     process()
     patient = Patient.objects.get(athena_patient_id=athena_patient.patient_id)
     assert patient.mobile_phone == "6175550199"
@@ -236,30 +247,20 @@ def fast_path(settings: Any) -> Iterator[None]:
 def test_the_receiving_process_carries_a_change_to_the_portal_with_no_worker(
     clinics: dict[str, Any], sandbox: Sandbox, live_server: Any
 ) -> None:
-    from django.core.management import call_command
-
     from sync import fastpath
 
-    call_command("athena_import", verbosity=0)
-    sandbox.configure(webhook={"enabled": True, "url": f"{live_server.url}/webhooks/athena/"})
-    athena_patient = a_patient()
+    athena_patient = athena_webhooks_to(sandbox, live_server)
 
     def deliveries() -> list[dict[str, Any]]:
         return list(sandbox.control("GET", "../_portal/webhooks")["deliveries"])
 
     for count, phone in enumerate(("6175550101", "6175550102"), start=1):  # the second run reuses the lane
-        sandbox.edit(
-            {"type": "patient.update", "patientid": athena_patient.patient_id, "fields": {"mobilephone": phone}}
-        )
-        deadline = time.monotonic() + 15
-        while len(deliveries()) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
+        front_desk_phone_edit(sandbox, athena_patient.patient_id, phone)
+        wait_until(lambda: len(deliveries()) >= count, 15)  # noqa: B023 - used within this iteration
         assert Patient.objects.get(athena_patient_id=athena_patient.patient_id).mobile_phone == phone
     assert [(d["payload"]["type"], d["verified"]) for d in deliveries()] == [("patient.updated", True)] * 2
     assert list(InboundEvent.objects.values_list("state", flat=True)) == ["applied", "applied"]
-    deadline = time.monotonic() + 5
-    while not fastpath.idle() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(fastpath.idle, 5)
     assert fastpath.idle()
 
 
