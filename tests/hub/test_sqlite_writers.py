@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from django.db import connection, transaction
@@ -92,3 +93,24 @@ def test_the_next_transaction_of_another_thread_does_not_wait_once_one_has_ended
     writer.join(10)
     assert writer.error is None and writer.finished_at is not None
     assert "910006" in names()
+
+
+def test_a_transaction_that_cannot_take_its_turn_fails_without_holding_up_the_next(tmp_path: Path) -> None:
+    connection.close()  # a fresh connection opens the lock file again
+    lock_file = Path(f"{connection.settings_dict['NAME']}.writers")
+    kept = tmp_path / "writers"
+    if lock_file.exists():
+        lock_file.rename(kept)
+    lock_file.mkdir()  # a lock file that cannot be opened
+    try:
+        with pytest.raises(OSError), transaction.atomic():
+            Practice.objects.create(athena_practice_id="910007", name="Synthetic Refused Practice")
+    finally:
+        lock_file.rmdir()
+        if kept.exists():
+            kept.rename(lock_file)
+    writer = Writer("910008")
+    writer.start()
+    writer.join(10)
+    assert writer.error is None and writer.finished_at is not None
+    assert "910008" in names() and "910007" not in names()

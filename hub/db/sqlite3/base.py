@@ -82,8 +82,8 @@ class DatabaseWrapper(SQLiteWrapper):
             self._writer_turn = None
 
     def _start_transaction_under_autocommit(self) -> None:
-        self._writers_lock()
         try:
+            self._writers_lock()
             super()._start_transaction_under_autocommit()
         except BaseException:
             self._writers_unlock()
