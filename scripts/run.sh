@@ -10,12 +10,13 @@ SANDBOX_PORT=${SANDBOX_PORT:-8100}
 export ATHENA_BASE_URL=${ATHENA_BASE_URL:-http://$HOST:$SANDBOX_PORT}
 mkdir -p var
 
-pids=()
+pids=()     # the hub's services: when one of them ends, everything stops
+helpers=()  # one-off jobs (the first start's demo activity): stopped with the hub, awaited by nothing
 stop_all() {
   trap - INT TERM EXIT
   echo
   echo "Stopping the hub …"
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}" "${helpers[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap stop_all INT TERM EXIT
@@ -51,7 +52,7 @@ wait_for "http://$HOST:$PORT/healthz" "The hub"
 # On the first start, a minute of clinic activity so every queue and dashboard has content.
 "$BIN/python" manage.py demo_activity --minutes 1 --first-run-only --hub "http://$HOST:$PORT" \
   > var/demo-activity.log 2>&1 &
-pids+=($!)
+helpers+=($!)
 
 cat <<EOT
 
